@@ -1,0 +1,3 @@
+from fwstudy.cli import main
+
+raise SystemExit(main())

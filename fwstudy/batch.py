@@ -1,0 +1,58 @@
+"""Run a list of trials into a store: reuse what is measured, save each trial as it ends."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from fwstudy.config import TrialConfig
+from fwstudy.environment import code_version
+from fwstudy.results import ResultStore
+from fwstudy.runner import run_trial
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+def run_batch(
+    configs: Sequence[TrialConfig],
+    store: ResultStore,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] = _print,
+    run: Callable[[TrialConfig], dict] = run_trial,
+) -> pd.DataFrame:
+    """Measure every config not yet in ``store`` (all of them when ``force``) and return the
+    tidy table of the whole batch. A failed trial is saved like any other and the batch goes on."""
+    version = code_version()
+    ids = [config.identity(version) for config in configs]
+    todo = [i for i, tid in enumerate(ids) if force or not store.has(tid)]
+    reused = len(configs) - len(todo)
+    progress(
+        f"{len(configs)} trials: {reused} already measured, {len(todo)} to measure"
+        + (" (forced)" if force else "")
+    )
+    failed = 0
+    started = time.monotonic()
+    for n, index in enumerate(todo, 1):
+        config = configs[index]
+        begin = time.monotonic()
+        record = run(config)
+        store.save(record)
+        took = time.monotonic() - begin
+        if record["status"] == "ok":
+            outcome = f"ok, {record['metrics']['step_time_ms_median']:.2f} ms/step"
+        else:
+            failed += 1
+            outcome = f"{record['status'].upper()}: {str(record['error']).splitlines()[0]}"
+        progress(f"[{n}/{len(todo)}] {config.label()} r{config.repeat}: {outcome} ({took:.0f} s)")
+    if todo:
+        progress(
+            f"measured {len(todo)} trials in {time.monotonic() - started:.0f} s"
+            f" ({failed} not ok), reused {reused}"
+        )
+    return store.table(ids)

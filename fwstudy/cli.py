@@ -1,0 +1,171 @@
+"""``python -m fwstudy``: run one trial, list workloads, check a parameter file.
+
+Every bad input ends in one line on stderr naming the valid choices and exit status 2; the
+parent process never imports a framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, TrialConfig, modes_for
+from fwstudy.errors import BadInput, choices
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; the contract is one line and exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise BadInput(message)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it is JSON (numbers, booleans), else a string."""
+    if "=" not in text:
+        raise BadInput(f"--param takes KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def strict_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def strict_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fwstudy.workloads import WORKLOADS
+
+    parser = OneLineParser(prog="fwstudy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run one trial in an isolated subprocess")
+    run.add_argument("--workload", required=True, help=f"one of: {choices(sorted(WORKLOADS))}")
+    run.add_argument("--framework", required=True, help=f"one of: {choices(FRAMEWORKS)}")
+    run.add_argument("--mode", required=True, help=f"one of: {choices(ALL_MODES)}")
+    run.add_argument("--batch-size", type=strict_int, help="default: the workload's")
+    run.add_argument("--steps", type=strict_int, default=30, help="timed steps (default 30)")
+    run.add_argument("--warmup", type=strict_int, default=5, help="untimed steps (default 5)")
+    run.add_argument("--threads", type=strict_int, help="intra-op threads (default: all cores)")
+    run.add_argument("--interop-threads", type=strict_int, default=1)
+    run.add_argument("--device", default="cpu", help=f"one of: {choices(DEVICES)}")
+    run.add_argument("--seed", type=strict_int, default=0)
+    run.add_argument("--timeout", type=strict_float, default=600.0, help="seconds (default 600)")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="workload shape override"
+    )
+    run.add_argument("--json", action="store_true", help="print exactly one JSON record")
+
+    sub.add_parser("list", help="list workloads with shapes, parameter counts and modes")
+
+    check = sub.add_parser("check-profile", help="validate a papermill parameter file")
+    check.add_argument("path")
+
+    child = sub.add_parser("_child")  # internal: the isolated trial process
+    child.add_argument("args", nargs=3)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrialConfig:
+    options: dict[str, Any] = {
+        "workload": args.workload,
+        "framework": args.framework,
+        "mode": args.mode,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "interop_threads": args.interop_threads,
+        "device": args.device,
+        "seed": args.seed,
+        "timeout_s": args.timeout,
+        "workload_params": dict(parse_param(p) for p in args.param),
+    }
+    if args.threads is not None:
+        options["threads"] = args.threads
+    return TrialConfig(**options)
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    head = (
+        f"{record['framework']} {record['workload']} {record['mode']} "
+        f"batch={record['batch_size']} threads={record['threads']}: {record['status']}"
+    )
+    if record["status"] != "ok":
+        return f"{head}\n{record['error']}"
+    m = record["metrics"]
+    return (
+        f"{head}  step {m['step_time_ms_median']:.3f} ms (median)  "
+        f"{m['throughput_samples_per_s']:.0f} samples/s  compile {m['compile_s']:.2f} s  "
+        f"peak RSS {m['peak_rss_mb']:.0f} MiB  params {m['params']}"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fwstudy.runner import run_trial
+
+    config = config_from_args(args)
+    print(f"fwstudy: running {config.label()} in a fresh process ...", file=sys.stderr)
+    record = run_trial(config)
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(summary_line(record))
+    return 0 if record["status"] == "ok" else 1
+
+
+def cmd_list() -> int:
+    from fwstudy.workloads import WORKLOADS
+
+    for name in sorted(WORKLOADS):
+        spec = WORKLOADS[name]
+        params = spec.resolve_params({})
+        modes = "; ".join(f"{fw}: {', '.join(modes_for(fw, name))}" for fw in FRAMEWORKS)
+        print(
+            f"{name:12s} {spec.describe()}, batch {spec.default_batch_size}, "
+            f"{spec.param_count(params):,} params  [{modes}]"
+        )
+    return 0
+
+
+def cmd_check_profile(path: str) -> int:
+    from fwstudy.profile import load_profile_file
+
+    profile = load_profile_file(path)
+    print(f"{path}: profile {profile.profile!r} is valid")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "_child":
+            from fwstudy.child import main as child_main
+
+            return child_main(args.args)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "check-profile":
+            return cmd_check_profile(args.path)
+    except BadInput as exc:
+        print(f"fwstudy: error: {exc}", file=sys.stderr)
+        return 2
+    raise AssertionError(args.command)  # pragma: no cover

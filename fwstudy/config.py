@@ -1,0 +1,137 @@
+"""One trial's parameters, validated once, so that every entry point rejects bad input alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from fwstudy.errors import BadInput, choices
+
+FRAMEWORKS: tuple[str, ...] = ("tensorflow", "torch")
+
+# The execution modes of STUDY.md. A mode a framework lacks is a bad-input error, never a
+# silent fallback, so that a figure can't compare a graph mode against an eager one by accident.
+FRAMEWORK_MODES: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("eager", "graph", "compiled", "fit"),
+    "torch": ("eager", "compiled"),
+}
+ALL_MODES: tuple[str, ...] = ("eager", "graph", "compiled", "fit")
+DEVICES: tuple[str, ...] = ("cpu", "gpu")
+
+DEFAULT_STEPS = 30
+DEFAULT_WARMUP = 5
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def default_threads() -> int:
+    """All logical cores the process may use: the same number goes to both frameworks."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
+    """Reject bools, floats and strings as well as sizes below the minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{name} must be an integer, got {value!r}")
+    low = 0 if allow_zero else 1
+    if value < low:
+        raise BadInput(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, valid: tuple[str, ...] | list[str]) -> str:
+    if value not in valid:
+        raise BadInput(f"unknown {name} {value!r}; valid {name}s: {choices(valid)}")
+    return value
+
+
+def modes_for(framework: str, workload: str | None = None) -> tuple[str, ...]:
+    """The modes a framework (and, when given, a workload) supports."""
+    modes = FRAMEWORK_MODES[framework]
+    if workload is not None:
+        from fwstudy.workloads import get_workload
+
+        spec = get_workload(workload)
+        modes = tuple(m for m in modes if m in spec.modes)
+    return modes
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines a measurement; its hash (with the code version) is its identity."""
+
+    workload: str
+    framework: str
+    mode: str
+    batch_size: int | None = None
+    steps: int = DEFAULT_STEPS
+    warmup: int = DEFAULT_WARMUP
+    threads: int = field(default_factory=default_threads)
+    interop_threads: int = 1
+    device: str = "cpu"
+    repeat: int = 0
+    seed: int = 0
+    workload_params: Mapping[str, Any] = field(default_factory=dict)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        from fwstudy.workloads import WORKLOADS, get_workload
+
+        check_choice("workload", self.workload, sorted(WORKLOADS))
+        check_choice("framework", self.framework, FRAMEWORKS)
+        check_choice("device", self.device, DEVICES)
+        if self.mode not in ALL_MODES:
+            raise BadInput(f"unknown mode {self.mode!r}; valid modes: {choices(ALL_MODES)}")
+        valid = modes_for(self.framework, self.workload)
+        if self.mode not in valid:
+            raise BadInput(
+                f"mode {self.mode!r} is not available for {self.framework} on {self.workload}; "
+                f"{self.framework} modes: {choices(valid)}"
+            )
+        spec = get_workload(self.workload)
+        params = spec.resolve_params(dict(self.workload_params))
+        object.__setattr__(self, "workload_params", params)
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", spec.default_batch_size)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("steps", self.steps)
+        check_positive_int("warmup", self.warmup, allow_zero=True)
+        check_positive_int("threads", self.threads)
+        check_positive_int("interop_threads", self.interop_threads)
+        check_positive_int("repeat", self.repeat, allow_zero=True)
+        check_positive_int("seed", self.seed, allow_zero=True)
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
+            raise BadInput(f"timeout_s must be a number, got {self.timeout_s!r}")
+        if self.timeout_s <= 0:
+            raise BadInput(f"timeout_s must be > 0, got {self.timeout_s}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["workload_params"] = dict(self.workload_params)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise BadInput(
+                f"unknown trial parameter {unknown[0]!r}; valid parameters: {choices(sorted(names))}"
+            )
+        return cls(**data)
+
+    def identity(self, code_version: str) -> str:
+        """Hash of what changes the measurement; the timeout only decides when to give up."""
+        data = self.to_dict()
+        data.pop("timeout_s")
+        blob = json.dumps({"config": data, "code": code_version}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        return f"{self.framework} {self.workload} {self.mode} b={self.batch_size} t={self.threads}"

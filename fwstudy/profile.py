@@ -1,0 +1,101 @@
+"""Profiles: the papermill parameter files (smoke, quick, full), validated strictly.
+
+A misspelt key in a parameter file would otherwise be ignored by papermill with a warning and
+the study would silently run its defaults; here it is an error naming the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, check_choice, check_positive_int
+from fwstudy.errors import BadInput, choices
+
+
+@dataclass(frozen=True)
+class Profile:
+    profile: str
+    workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    frameworks: list[str] = field(default_factory=lambda: list(FRAMEWORKS))
+    modes: list[str] = field(default_factory=lambda: ["eager"])
+    threads: int | None = None
+    warmup: int = 5
+    steps: int = 30
+    repeats: int = 1
+    device: str = "cpu"
+    trial_timeout_s: float = 600.0
+    force: bool = False
+    results_dir: str | None = None
+    figures_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        from fwstudy.workloads import WORKLOADS
+
+        if not isinstance(self.profile, str) or not self.profile:
+            raise BadInput(f"profile must be a non-empty name, got {self.profile!r}")
+        for name, valid in (
+            ("workloads", sorted(WORKLOADS)),
+            ("frameworks", FRAMEWORKS),
+            ("modes", ALL_MODES),
+        ):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1], value, valid)
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        check_positive_int("warmup", self.warmup, allow_zero=True)
+        check_positive_int("steps", self.steps)
+        check_positive_int("repeats", self.repeats)
+        check_choice("device", self.device, DEVICES)
+        if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
+            raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
+        if self.trial_timeout_s <= 0:
+            raise BadInput(f"trial_timeout_s must be > 0, got {self.trial_timeout_s}")
+        if not isinstance(self.force, bool):
+            raise BadInput(f"force must be true or false, got {self.force!r}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> "Profile":
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise BadInput(
+                f"unknown parameter {unknown[0]!r} in {source}; valid parameters: {choices(names)}"
+            )
+        if "profile" not in data:
+            raise BadInput(f"{source} must name its profile (key 'profile')")
+        return cls(**data)
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"cannot read parameter file {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} must be a mapping of parameter names to values")
+    return Profile.from_mapping(data, source=str(path))
+
+
+def profile_from_notebook(namespace: Mapping[str, Any]) -> Profile:
+    """The profile a notebook runs: its ``parameters/<profile>.yaml``, overlaid with every
+    parameter that papermill (or the reader) set to something other than None."""
+    from fwstudy.paths import parameters_dir
+
+    name = namespace.get("profile", "quick")
+    path = parameters_dir() / f"{name}.yaml"
+    base: dict[str, Any] = dataclasses.asdict(load_profile_file(path)) if path.exists() else {}
+    names = [f.name for f in dataclasses.fields(Profile)]
+    base.update({k: namespace[k] for k in names if namespace.get(k) is not None})
+    base["profile"] = name
+    return Profile.from_mapping(base, source=f"notebook parameters (profile {name})")

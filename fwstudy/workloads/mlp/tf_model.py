@@ -1,0 +1,18 @@
+"""TensorFlow/Keras twin of the MLP: Dense layers in the order of ``spec.widths``."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+
+from fwstudy.workloads.mlp.spec import widths
+
+
+def build_model(params: Mapping[str, Any]) -> keras.Model:
+    w = widths(params)
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(w[0],))]
+    for i in range(1, len(w)):
+        activation = "relu" if i < len(w) - 1 else None
+        layers.append(keras.layers.Dense(w[i], activation=activation))
+    return keras.Sequential(layers, name="mlp")
