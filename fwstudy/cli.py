@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, TrialConfig, modes_for
 from fwstudy.errors import BadInput, choices

@@ -6,8 +6,9 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from fwstudy.errors import BadInput, choices
 
@@ -117,7 +118,7 @@ class TrialConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrialConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:

@@ -107,7 +107,7 @@ def base_environment() -> dict[str, Any]:
         "code_version": code_version(),
         **git_state(),
         "variables": {name: os.environ.get(name) for name in RECORDED_VARIABLES},
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -56,49 +56,58 @@ def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median") -> pd.Da
 
 
 def training_speed_figure(table: pd.DataFrame) -> plt.Figure:
-    """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio."""
+    """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio.
+
+    One panel per workload with its own linear axis: step times differ by orders of magnitude
+    between workloads, and a log-scaled bar hides the differences the figure is about.
+    """
     rows = metric(table, "step_time_ms_median")
     rows["variant"] = rows["framework"] + " " + rows["mode"]
     order = [
         f"{fw} {mode}" for fw in FRAMEWORK_COLOURS for mode in MODE_ORDER
         if f"{fw} {mode}" in set(rows["variant"])
     ]
+    palette = variant_palette(order)
+    workloads = list(dict.fromkeys(rows["workload"])) or ["(none)"]
     ratios = ratio_table(table)
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(max(7, 2.2 * rows["workload"].nunique() + 4), 8),
-        gridspec_kw={"height_ratios": [3, 1.4]}, constrained_layout=True,
+    fig, axes = plt.subplots(
+        2, len(workloads), figsize=(max(9.0, 3.2 * len(workloads) + 2.5), 7.5), squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1.3]}, constrained_layout=True,
     )
-    if rows.empty:
-        top.text(0.5, 0.5, "no successful trials", ha="center", transform=top.transAxes)
-    else:
-        palette = variant_palette(order)
-        sns.barplot(
-            data=rows, x="workload", y="value", hue="variant", hue_order=order, palette=palette,
-            estimator="median", errorbar=("ci", 95), n_boot=2000, seed=0, ax=top, alpha=0.85,
-        )
-        sns.stripplot(
-            data=rows, x="workload", y="value", hue="variant", hue_order=order, palette=palette,
-            dodge=True, color="black", size=3, ax=top, legend=False, edgecolor="black", linewidth=0.5,
-        )
-        top.set_yscale("log")
-        top.set_ylabel("steady-state step time, median (ms, log)")
+    for column, workload in enumerate(workloads):
+        top, bottom = axes[0, column], axes[1, column]
+        mine = rows[rows["workload"] == workload]
+        if mine.empty:
+            top.text(0.5, 0.5, "no successful trials", ha="center", transform=top.transAxes)
+        else:
+            sns.barplot(
+                data=mine, x="variant", y="value", order=[v for v in order if v in set(mine["variant"])],
+                hue="variant", palette=palette, estimator="median", errorbar=("ci", 95),
+                n_boot=2000, seed=0, ax=top, legend=False,
+            )
+            sns.stripplot(data=mine, x="variant", y="value", color="black", size=3, ax=top)
+            top.tick_params(axis="x", rotation=60)
+        top.set_title(workload)
         top.set_xlabel("")
-        top.legend(title="framework and mode", fontsize=8, ncols=2)
-        top.set_title("F1 · training speed: lower is faster (bars: median over trials, "
-                      "whiskers: 95% bootstrap CI where n > 1, dots: trials)", fontsize=10)
-    if ratios.empty:
-        bottom.text(0.5, 0.5, "no mode measured in both frameworks", ha="center",
-                    transform=bottom.transAxes)
-        bottom.set_axis_off()
-    else:
-        sns.barplot(data=ratios, x="workload", y="ratio", hue="mode", ax=bottom, palette="Greys")
+        top.set_ylabel("step time, median (ms)" if column == 0 else "")
+        theirs = ratios[ratios["workload"] == workload]
+        if theirs.empty:
+            bottom.text(0.5, 0.5, "no shared mode", ha="center", transform=bottom.transAxes)
+            bottom.set_axis_off()
+            continue
+        sns.barplot(data=theirs, x="mode", y="ratio", color="0.6", ax=bottom)
         bottom.axhline(1.0, color="black", linewidth=0.8)
+        bottom.set_ylim(0, max(1.0, float(theirs["ratio"].max())) * 1.25)
         for container in bottom.containers:
             bottom.bar_label(container, fmt="%.2f×", fontsize=8)
-        bottom.set_ylabel("TF / PyTorch step time")
         bottom.set_xlabel("")
-        bottom.legend(title="mode (both frameworks)", fontsize=8)
-    fig.suptitle(environment_caption(table), fontsize=8)
+        bottom.set_ylabel("TF / PyTorch time" if column == 0 else "")
+    fig.suptitle(
+        "F1 · training speed, lower is faster\n"
+        "bars: median over trials · whiskers: 95% bootstrap CI when n > 1 · dots: trials\n"
+        + environment_caption(table),
+        fontsize=9,
+    )
     return fig
 
 

@@ -7,9 +7,10 @@ the study would silently run its defaults; here it is an error naming the valid 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -62,7 +63,7 @@ class Profile:
             raise BadInput(f"force must be true or false, got {self.force!r}")
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> "Profile":
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> Profile:
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:

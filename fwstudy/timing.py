@@ -8,8 +8,8 @@ call (trace, XLA or inductor compile) is timed on its own and never enters stead
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
