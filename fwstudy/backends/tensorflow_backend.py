@@ -82,7 +82,7 @@ def loop_samples(config, model, optimizer, loss_fn, pool, device: str) -> StepSa
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
     if config.mode == "eager":
