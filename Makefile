@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install the project (done by every target that needs it)
 
-test: $(STAMP) ## run all tests: unit tests, then real trials and notebooks on the smoke profile
+test: $(STAMP) ## ruff, then all tests: unit tests, real trials and notebooks on the smoke profile
+	$(PY) -m ruff check fwstudy tests
 	$(PY) -m pytest
 
 test-fast: $(STAMP) ## unit tests only (no framework trials, no notebooks)

@@ -1,0 +1,84 @@
+"""Real trials through the CLI contract, one per framework (slow: each imports a framework)."""
+
+import json
+import sys
+
+import pytest
+
+from fwstudy.batch import run_batch
+from fwstudy.config import TrialConfig
+from fwstudy.results import ResultStore
+from fwstudy.runner import run_trial
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+REQUIRED_FIELDS = {"workload", "framework", "mode", "device", "batch_size", "threads", "status", "error", "metrics", "env"}
+REQUIRED_METRICS = {"step_time_ms_median", "throughput_samples_per_s", "compile_s", "peak_rss_mb", "params", "flops_per_step"}
+
+
+@pytest.fixture(scope="module")
+def records():
+    out = {}
+    for framework, mode in (("torch", "eager"), ("tensorflow", "eager"), ("tensorflow", "graph")):
+        done = run_cli(
+            "run", "--workload", "mlp", "--framework", framework, "--mode", mode,
+            "--steps", "4", "--warmup", "1", "--threads", "2", "--json",
+        )
+        lines = done.stdout.strip().splitlines()
+        assert len(lines) == 1, f"exactly one JSON record on stdout, got: {done.stdout!r}"
+        out[(framework, mode)] = (done.returncode, json.loads(lines[0]))
+    return out
+
+
+@pytest.mark.parametrize("key", [("torch", "eager"), ("tensorflow", "eager"), ("tensorflow", "graph")])
+def test_cli_prints_one_ok_record_with_the_contract_fields(records, key):
+    returncode, record = records[key]
+    assert returncode == 0, record["error"]
+    assert record["status"] == "ok" and record["error"] is None
+    assert REQUIRED_FIELDS <= set(record)
+    assert REQUIRED_METRICS <= set(record["metrics"])
+    m = record["metrics"]
+    assert m["params"] == m["params_analytic"] == 669706
+    assert m["step_time_ms_median"] > 0 and m["throughput_samples_per_s"] > 0
+    assert m["peak_rss_mb"] >= m["rss_after_import_mb"] > 0
+    assert len(record["samples"]["step_time_ms"]) == 4
+
+
+def test_both_frameworks_ran_with_equal_threads_and_alone(records):
+    torch_env = records[("torch", "eager")][1]["env"]
+    tf_env = records[("tensorflow", "eager")][1]["env"]
+    assert torch_env["threads"] == tf_env["threads"] == 2
+    assert torch_env["framework"]["torch_num_threads"] == tf_env["framework"]["tf_intra_op_threads"] == 2
+    assert torch_env["variables"]["OMP_NUM_THREADS"] == tf_env["variables"]["OMP_NUM_THREADS"] == "2"
+    assert torch_env["frameworks_loaded"] == {"torch": True, "tensorflow": False}
+    assert tf_env["frameworks_loaded"] == {"torch": False, "tensorflow": True}
+    for env in (torch_env, tf_env):
+        for key in ("python", "torch_version", "tensorflow_version", "keras_version", "numpy_version",
+                    "cpu_model", "logical_cores", "git_commit", "git_dirty", "timestamp", "device"):
+            assert key in env
+
+
+def test_a_gpu_trial_without_a_gpu_fails_with_its_reason():
+    record = run_trial(TrialConfig(workload="mlp", framework="torch", mode="eager", device="gpu", steps=2))
+    if record["status"] == "ok":
+        pytest.skip("this machine has a GPU")
+    assert record["status"] == "failed"
+    assert "cuda" in record["error"].lower()
+
+
+def test_a_batch_goes_on_after_a_child_killed_by_a_signal(tmp_path, fake_python):
+    killer = fake_python("kill -KILL $$")
+    configs = [
+        TrialConfig(workload="mlp", framework="torch", mode="eager", steps=2, warmup=0, repeat=r)
+        for r in range(3)
+    ]
+
+    def run(config):
+        return run_trial(config, python=killer if config.repeat == 1 else sys.executable)
+
+    table = run_batch(configs, ResultStore(tmp_path), run=run, progress=lambda line: None)
+    by_repeat = table.drop_duplicates("trial_id").set_index("repeat")
+    assert by_repeat.loc[0, "status"] == "ok" and by_repeat.loc[2, "status"] == "ok"
+    assert by_repeat.loc[1, "status"] == "failed"
+    assert by_repeat.loc[1, "error"].startswith("killed by SIGKILL")
