@@ -1,4 +1,5 @@
-"""``python -m fwstudy``: run one trial, list workloads, check a parameter file.
+"""``python -m fwstudy``: run one trial, list workloads, check a workload's parity, check a
+parameter file.
 
 Every bad input ends in one line on stderr naming the valid choices and exit status 2; the
 parent process never imports a framework.
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, TrialConfig, modes_for
+from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, TASKS, TrialConfig, modes_for
 from fwstudy.errors import BadInput, choices
 
 
@@ -71,9 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="workload shape override"
     )
+    run.add_argument("--task", default="train", help=f"one of: {choices(TASKS)} (default train)")
+    run.add_argument(
+        "--latency-calls", type=strict_int, default=200, help="batch-1 calls of an inference trial"
+    )
+    run.add_argument(
+        "--gemm-size", type=strict_int, default=1024, help="GEMM size of the MFU peak (default 1024)"
+    )
     run.add_argument("--json", action="store_true", help="print exactly one JSON record")
 
     sub.add_parser("list", help="list workloads with shapes, parameter counts and modes")
+
+    parity = sub.add_parser(
+        "parity", help="prove a workload's two twins compute the same (rule 6); exit 0 only on pass"
+    )
+    parity.add_argument("--workload", required=True, help=f"one of: {choices(sorted(WORKLOADS))}")
+    parity.add_argument("--batch-size", type=strict_int, help="default: the workload's")
+    parity.add_argument(
+        "--steps", type=strict_int, default=0, help="also compare the losses of N Adam steps"
+    )
+    parity.add_argument(
+        "--data",
+        help="synthetic or dataset (default: dataset with --steps, i.e. digits for mlp and cnn "
+        "and the token task for lstm and transformer; synthetic default shapes otherwise)",
+    )
+    parity.add_argument(
+        "--source", default="torch", help="the framework whose initial weights both use (default torch)"
+    )
+    parity.add_argument("--seed", type=strict_int, default=0)
+    parity.add_argument("--threads", type=strict_int, help="intra-op threads (default: all cores)")
+    parity.add_argument("--timeout", type=strict_float, default=600.0, help="seconds per child")
+    parity.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="workload shape override"
+    )
+    parity.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    parity.add_argument("--break", dest="break_side", help=argparse.SUPPRESS)  # tests: fail on purpose
 
     check = sub.add_parser("check-profile", help="validate a papermill parameter file")
     check.add_argument("path")
@@ -96,6 +129,8 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
         "seed": args.seed,
         "timeout_s": args.timeout,
         "workload_params": dict(parse_param(p) for p in args.param),
+        "task": args.task,
+        "latency_calls": args.latency_calls,
     }
     if args.threads is not None:
         options["threads"] = args.threads
@@ -122,12 +157,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     print(f"fwstudy: running {config.label()} in a fresh process ...", file=sys.stderr)
-    record = run_trial(config)
+    if args.gemm_size < 1:
+        raise BadInput(f"gemm_size must be >= 1, got {args.gemm_size}")
+    record = run_trial(config, gemm_size=args.gemm_size)
     if args.json:
         print(json.dumps(record))
     else:
         print(summary_line(record))
     return 0 if record["status"] == "ok" else 1
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from fwstudy.parity import ParityRequest, run_parity, summary_text
+
+    options: dict[str, Any] = {
+        "workload": args.workload,
+        "params": dict(parse_param(p) for p in args.param),
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "data": args.data,
+        "source": args.source,
+        "seed": args.seed,
+        "timeout_s": args.timeout,
+        "break_side": args.break_side,
+    }
+    if args.threads is not None:
+        options["threads"] = args.threads
+    request = ParityRequest(**options)
+    request.resolve()  # bad input fails here, before any child starts
+    print(f"fwstudy: parity of {args.workload}: one child per framework ...", file=sys.stderr)
+    report = run_parity(request)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(summary_text(report))
+    return 0 if report["passed"] else 1
 
 
 def cmd_list() -> int:
@@ -164,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "list":
             return cmd_list()
+        if args.command == "parity":
+            return cmd_parity(args)
         if args.command == "check-profile":
             return cmd_check_profile(args.path)
     except BadInput as exc:

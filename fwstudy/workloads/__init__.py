@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fwstudy.errors import BadInput, choices
+from fwstudy.workloads.cnn.spec import SPEC as CNN
+from fwstudy.workloads.lstm.spec import SPEC as LSTM
 from fwstudy.workloads.mlp.spec import SPEC as MLP
 from fwstudy.workloads.spec import WorkloadSpec
+from fwstudy.workloads.transformer.spec import SPEC as TRANSFORMER
 
 WORKLOADS: dict[str, WorkloadSpec] = {}
 
@@ -26,3 +29,6 @@ def get_workload(name: str) -> WorkloadSpec:
 
 
 register(MLP)
+register(CNN)
+register(LSTM)
+register(TRANSFORMER)

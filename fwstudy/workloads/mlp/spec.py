@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from fwstudy import data
+from fwstudy.errors import BadInput
 from fwstudy.workloads.spec import Layer, WorkloadSpec
 
 
@@ -37,6 +39,13 @@ def synthetic_batch(params: Mapping[str, Any], batch_size: int, gen: np.random.G
     return x, y
 
 
+def dataset(params: Mapping[str, Any]) -> data.Dataset:
+    """The digits, flattened to 64 features."""
+    if params["input_dim"] != 64 or params["classes"] != 10:
+        raise BadInput("mlp on digits needs input_dim=64 and classes=10")
+    return data.digits("flat")
+
+
 SPEC = WorkloadSpec(
     name="mlp",
     description="multi-layer perceptron",
@@ -48,4 +57,6 @@ SPEC = WorkloadSpec(
     param_count=param_count,
     synthetic_batch=synthetic_batch,
     num_classes=lambda params: params["classes"],
+    dataset=dataset,
+    dataset_params={"input_dim": 64},
 )

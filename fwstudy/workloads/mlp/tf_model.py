@@ -11,9 +11,11 @@ from fwstudy.workloads.mlp.spec import widths
 
 
 def build_model(params: Mapping[str, Any]) -> keras.Model:
+    """Explicit layer names (``dense0`` ...): weight transfer finds variables by path, and
+    Keras' automatic names depend on how many layers the process built before."""
     w = widths(params)
     layers: list[keras.layers.Layer] = [keras.Input(shape=(w[0],))]
     for i in range(1, len(w)):
         activation = "relu" if i < len(w) - 1 else None
-        layers.append(keras.layers.Dense(w[i], activation=activation))
+        layers.append(keras.layers.Dense(w[i], activation=activation, name=f"dense{i - 1}"))
     return keras.Sequential(layers, name="mlp")

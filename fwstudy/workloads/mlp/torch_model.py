@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +12,11 @@ from fwstudy.workloads.mlp.spec import widths
 
 
 def build_model(params: Mapping[str, Any]) -> nn.Module:
+    """Named modules (``dense0`` ...) so that state_dict keys match the Keras layer names."""
     w = widths(params)
-    modules: list[nn.Module] = []
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
     for i in range(len(w) - 1):
-        modules.append(nn.Linear(w[i], w[i + 1]))
+        modules[f"dense{i}"] = nn.Linear(w[i], w[i + 1])
         if i < len(w) - 2:
-            modules.append(nn.ReLU())
-    return nn.Sequential(*modules)
-
+            modules[f"relu{i}"] = nn.ReLU()
+    return nn.Sequential(modules)
