@@ -8,11 +8,13 @@ PROFILE ?= quick
 PARAMS := parameters/$(PROFILE).yaml
 FORCE ?= 0
 NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
+# One id per `make` run: with FORCE=1, trials shared by several notebooks are measured once.
+export FWSTUDY_RUN_ID := $(shell date +%s%N)
 comma := ,
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast figures lab lint clean distclean
+.PHONY: help venv test test-fast figures overhead lab lint clean distclean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +48,9 @@ figures: $(STAMP) ## run every notebook with papermill on parameters/$(PROFILE).
 	done; \
 	if [ -n "$$failed" ]; then echo "make figures: failed notebooks:$$failed (see the papermill errors above)"; exit 1; fi; \
 	echo "figures written to figures/; executed notebooks in build/notebooks/"
+
+overhead: $(STAMP) ## benchmark: runner loop vs a bare hand-written loop, per framework and workload
+	$(PY) -m fwstudy.overhead
 
 lab: $(STAMP) ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

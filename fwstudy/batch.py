@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +31,16 @@ def run_batch(
     tidy table of the whole batch. A failed trial is saved like any other and the batch goes on."""
     version = code_version()
     ids = [config.identity(version) for config in configs]
-    todo = [i for i, tid in enumerate(ids) if force or not store.has(tid)]
+    run_id = os.environ.get("FWSTUDY_RUN_ID")
+
+    def needed(trial_id: str) -> bool:
+        if not store.has(trial_id):
+            return True
+        # Forcing re-measures once per run: notebooks that share trials (F1, F2, F11) within
+        # one `make figures FORCE=1` measure them once, not once per notebook.
+        return force and not (run_id and store.record(trial_id).get("run_id") == run_id)
+
+    todo = [i for i, tid in enumerate(ids) if needed(tid)]
     reused = len(configs) - len(todo)
     progress(
         f"{len(configs)} trials: {reused} already measured, {len(todo)} to measure"
@@ -42,6 +52,7 @@ def run_batch(
         config = configs[index]
         begin = time.monotonic()
         record = run(config)
+        record["run_id"] = run_id
         store.save(record)
         took = time.monotonic() - begin
         if record["status"] == "ok":

@@ -13,32 +13,60 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
+from fwstudy import collectors
 from fwstudy.config import TrialConfig
 from fwstudy.environment import base_environment, frameworks_loaded
 from fwstudy.record import make_record
 from fwstudy.results import atomic_write_text
 from fwstudy.threads import thread_variables
+from fwstudy.timing import cpu_metrics, latency_metrics, summarize
 
 
-def rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-def peak_rss_mb() -> float:
+def lifetime_peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux: the high-water mark of the whole child, imports included.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def error_text(exc: BaseException) -> str:
-    """The exception and where it came from, on a few lines: enough to act on in a table."""
+    """The exception and where it came from, on one line: enough to act on in a table."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     message = str(exc).strip().splitlines()
     head = message[0] if message else ""
     return f"{type(exc).__name__}: {head}{where}"
+
+
+def train_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    flops = spec.train_flops(config.workload_params, config.batch_size)
+    metrics = summarize(result.samples, config.batch_size, flops)
+    metrics.update(cpu_metrics(result.samples, config.threads))
+    metrics["flops_per_step"] = flops
+    samples = {"step_time_ms": [t * 1e3 for t in result.samples.step_times_s]}
+    return metrics, samples
+
+
+def inference_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    """Contract metrics for an inference trial: step time = batch-1 latency (p50), throughput
+    and achieved FLOP/s at the large batch, compile = both first calls (two input shapes)."""
+    params = config.workload_params
+    large = summarize(result.throughput, config.batch_size, spec.forward_flops(params, config.batch_size))
+    metrics = latency_metrics(result.latency.step_times_s)
+    metrics.update(
+        step_time_ms_median=metrics["latency_ms_p50"],
+        throughput_samples_per_s=large["throughput_samples_per_s"],
+        batch_time_ms_median=large["step_time_ms_median"],
+        achieved_gflops=large["achieved_gflops"],
+        compile_s=result.latency.compile_s + result.throughput.compile_s,
+        flops_per_step=spec.forward_flops(params, 1),
+    )
+    metrics.update(cpu_metrics(result.throughput, config.threads))
+    samples = {
+        "latency_ms": [t * 1e3 for t in result.latency.step_times_s],
+        "batch_time_ms": [t * 1e3 for t in result.throughput.step_times_s],
+    }
+    return metrics, samples
 
 
 def run(config: TrialConfig, trial_id: str) -> dict:
@@ -49,31 +77,44 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     spec = get_workload(config.workload)
     env = base_environment()
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
-    metrics: dict = {}
+    metrics: dict[str, Any] = {}
     try:
         start = time.perf_counter()
         backend = load_backend(config.framework)
         metrics["import_s"] = time.perf_counter() - start
-        metrics["rss_after_import_mb"] = rss_mb()
-        result = backend.train(config, spec)
+        metrics["rss_after_import_mb"] = collectors.rss_mb()
+        metrics["import_peak_rss_mb"] = lifetime_peak_rss_mb()
+        reset = collectors.reset_high_water()
+        with collectors.RssSampler() as sampler:
+            result = (backend.infer if config.task == "inference" else backend.train)(config, spec)
     except Exception as exc:  # a failing trial is a result (rule 9)
         env["frameworks_loaded"] = frameworks_loaded()
-        metrics["peak_rss_mb"] = peak_rss_mb()
+        metrics["peak_rss_mb"] = lifetime_peak_rss_mb()
         return make_record(
             config, trial_id=trial_id, status="failed", error=error_text(exc), metrics=metrics, env=env
         )
-    from fwstudy.timing import summarize
-
-    flops = spec.train_flops(config.workload_params, config.batch_size)
-    metrics.update(summarize(result.samples, config.batch_size, flops))
+    if config.task == "inference":
+        task_metrics, samples = inference_metrics(config, spec, result)
+    else:
+        task_metrics, samples = train_metrics(config, spec, result)
+    metrics.update(task_metrics)
     metrics["params"] = result.params
     metrics["params_analytic"] = spec.param_count(config.workload_params)
-    metrics["flops_per_step"] = flops
-    metrics["peak_rss_mb"] = peak_rss_mb()
-    metrics["peak_rss_above_import_mb"] = metrics["peak_rss_mb"] - metrics["rss_after_import_mb"]
+    # Peak of the trial proper: the kernel's high-water mark since the post-import reset
+    # (catches spikes between samples), or the sampled curve where the reset isn't possible.
+    hwm = collectors.high_water_mb() if reset else None
+    trial_peak = max(hwm or 0.0, sampler.peak_mb)
+    metrics["peak_rss_mb"] = max(trial_peak, metrics["import_peak_rss_mb"])
+    metrics["peak_rss_above_import_mb"] = trial_peak - metrics["rss_after_import_mb"]
+    metrics["rss_sampler_cpu_s"] = sampler.sampler_cpu_s
+    if result.gpu_peak_mb is not None:
+        metrics["gpu_peak_memory_mb"] = result.gpu_peak_mb
+    samples["rss_curve"] = sampler.curve()
     env["framework"] = result.framework_env
     env["frameworks_loaded"] = frameworks_loaded()
-    samples = {"step_time_ms": [t * 1e3 for t in result.samples.step_times_s]}
+    env["threadpools"] = collectors.threadpool_info()
+    env["cpu_frequency"] = collectors.cpu_frequency_info()
+    env["peak_rss_method"] = "VmHWM after clear_refs reset" if reset else "sampled RSS curve"
     return make_record(
         config, trial_id=trial_id, status="ok", error=None, metrics=metrics, env=env, samples=samples
     )

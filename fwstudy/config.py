@@ -22,6 +22,13 @@ FRAMEWORK_MODES: dict[str, tuple[str, ...]] = {
 }
 ALL_MODES: tuple[str, ...] = ("eager", "graph", "compiled", "fit")
 DEVICES: tuple[str, ...] = ("cpu", "gpu")
+# train: steady-state training steps. inference: batch-1 latency percentiles plus throughput
+# at ``batch_size`` (F5).
+TASKS: tuple[str, ...] = ("train", "inference")
+# Data-parallel scaling (fwstudy.distributed): strong keeps ``batch_size`` as the global batch
+# and splits it over the workers; weak gives every worker ``batch_size`` (global = N x batch).
+SCALINGS: tuple[str, ...] = ("strong", "weak")
+DEFAULT_LATENCY_CALLS = 200
 
 DEFAULT_STEPS = 30
 DEFAULT_WARMUP = 5
@@ -79,6 +86,12 @@ class TrialConfig:
     repeat: int = 0
     seed: int = 0
     workload_params: Mapping[str, Any] = field(default_factory=dict)
+    task: str = "train"
+    latency_calls: int = DEFAULT_LATENCY_CALLS
+    # Data-parallel workers (fwstudy.distributed): 1 is a plain single-process trial; N > 1
+    # splits ``threads`` evenly over N worker processes on this host (or the hosts given).
+    workers: int = 1
+    scaling: str = "strong"
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -87,6 +100,7 @@ class TrialConfig:
         check_choice("workload", self.workload, sorted(WORKLOADS))
         check_choice("framework", self.framework, FRAMEWORKS)
         check_choice("device", self.device, DEVICES)
+        check_choice("task", self.task, TASKS)
         if self.mode not in ALL_MODES:
             raise BadInput(f"unknown mode {self.mode!r}; valid modes: {choices(ALL_MODES)}")
         valid = modes_for(self.framework, self.workload)
@@ -107,6 +121,14 @@ class TrialConfig:
         check_positive_int("interop_threads", self.interop_threads)
         check_positive_int("repeat", self.repeat, allow_zero=True)
         check_positive_int("seed", self.seed, allow_zero=True)
+        check_positive_int("latency_calls", self.latency_calls)
+        check_positive_int("workers", self.workers)
+        check_choice("scaling", self.scaling, SCALINGS)
+        if self.scaling == "strong" and self.batch_size % self.workers:
+            raise BadInput(
+                f"strong scaling splits batch_size {self.batch_size} over {self.workers} workers: "
+                f"it must be a multiple of workers"
+            )
         if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
             raise BadInput(f"timeout_s must be a number, got {self.timeout_s!r}")
         if self.timeout_s <= 0:
@@ -135,4 +157,5 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
-        return f"{self.framework} {self.workload} {self.mode} b={self.batch_size} t={self.threads}"
+        task = "" if self.task == "train" else f" {self.task}"
+        return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}"

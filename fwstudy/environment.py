@@ -107,6 +107,9 @@ def base_environment() -> dict[str, Any]:
         "code_version": code_version(),
         **git_state(),
         "variables": {name: os.environ.get(name) for name in RECORDED_VARIABLES},
+        # A busy machine slows OpenMP badly (a preempted thread stalls every parallel region):
+        # the load at the start of a trial tells a reader whether its numbers were contended.
+        "load_average_1m": os.getloadavg()[0],
         "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 

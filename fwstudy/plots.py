@@ -9,7 +9,9 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files first; JupyterLab still displays the returned Figure
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import seaborn as sns  # noqa: E402,F401  (style and palettes)
+
+from fwstudy import stats  # noqa: E402
 
 FRAMEWORK_COLOURS = {"tensorflow": ("#e8710a", "#f4a259", "#b94e00", "#ffd3a8"),
                      "torch": ("#1f5aa6", "#6fa3e0", "#0c2d5a", "#b9d4f5")}
@@ -45,70 +47,157 @@ def variant_palette(variants: list[str]) -> dict[str, str]:
 
 
 def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median") -> pd.DataFrame:
-    """TF/PT ratio of the median metric per workload and shared mode (>1: TF slower)."""
+    """TF/PT ratio of the metric per workload and shared mode, with its bootstrap CI."""
+    compared = stats.compare_frameworks(table, metric=name)
+    return compared.dropna(subset=["ratio"]).reset_index(drop=True)
+
+
+def _variants(rows: pd.DataFrame) -> list[str]:
+    present = set(rows["framework"] + " " + rows["mode"])
+    return [f"{fw} {mode}" for fw in FRAMEWORK_COLOURS for mode in MODE_ORDER if f"{fw} {mode}" in present]
+
+
+def variant_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str) -> bool:
+    """Bars at the median over trials, whiskers at its 95% bootstrap CI, dots at the trials."""
     rows = metric(table, name)
-    medians = rows.groupby(["workload", "mode", "framework"])["value"].median().unstack("framework")
-    if not {"tensorflow", "torch"} <= set(medians.columns):
-        return pd.DataFrame(columns=["workload", "mode", "ratio"])
-    medians = medians.dropna(subset=["tensorflow", "torch"])
-    out = (medians["tensorflow"] / medians["torch"]).rename("ratio").reset_index()
-    return out
-
-
-def training_speed_figure(table: pd.DataFrame) -> plt.Figure:
-    """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio.
-
-    One panel per workload with its own linear axis: step times differ by orders of magnitude
-    between workloads, and a log-scaled bar hides the differences the figure is about.
-    """
-    rows = metric(table, "step_time_ms_median")
-    rows["variant"] = rows["framework"] + " " + rows["mode"]
-    order = [
-        f"{fw} {mode}" for fw in FRAMEWORK_COLOURS for mode in MODE_ORDER
-        if f"{fw} {mode}" in set(rows["variant"])
-    ]
+    rows = rows[rows["workload"] == workload]
+    if rows.empty:
+        ax.text(0.5, 0.5, "no successful trials", ha="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        return False
+    summary = stats.summarize_configurations(rows, metric=name)
+    summary["variant"] = summary["framework"] + " " + summary["mode"]
+    order = [v for v in _variants(rows) if v in set(summary["variant"])]
     palette = variant_palette(order)
-    workloads = list(dict.fromkeys(rows["workload"])) or ["(none)"]
-    ratios = ratio_table(table)
+    summary = summary.set_index("variant").loc[order]
+    x = range(len(order))
+    err_low = (summary["median"] - summary["ci_low"]).fillna(0).clip(lower=0)
+    err_high = (summary["ci_high"] - summary["median"]).fillna(0).clip(lower=0)
+    ax.bar(x, summary["median"], color=[palette[v] for v in order], alpha=0.9)
+    ax.errorbar(x, summary["median"], yerr=[err_low, err_high], fmt="none", ecolor="black", capsize=3)
+    rows = rows.assign(variant=rows["framework"] + " " + rows["mode"])
+    for i, variant in enumerate(order):
+        values = rows.loc[rows["variant"] == variant, "value"]
+        ax.scatter([i] * len(values), values, color="black", s=8, zorder=3)
+        ax.annotate(f"n={int(summary.loc[variant, 'n'])}", (i, 0), xytext=(0, 2),
+                    textcoords="offset points", ha="center", fontsize=7, color="white")
+    ax.set_xticks(list(x), order, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    return True
+
+
+def ratio_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str) -> None:
+    ratios = ratio_table(table, name)
+    ratios = ratios[ratios["workload"] == workload]
+    if ratios.empty:
+        ax.text(0.5, 0.5, "no mode in both frameworks", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    x = range(len(ratios))
+    low = (ratios["ratio"] - ratios["ratio_ci_low"]).fillna(0).clip(lower=0)
+    high = (ratios["ratio_ci_high"] - ratios["ratio"]).fillna(0).clip(lower=0)
+    bars = ax.bar(x, ratios["ratio"], color="0.65")
+    ax.errorbar(x, ratios["ratio"], yerr=[low, high], fmt="none", ecolor="black", capsize=3)
+    labels = [f"{r:.2f}×" + ("" if pd.isna(lo) else f"\n[{lo:.2f}, {hi:.2f}]")
+              for r, lo, hi in zip(ratios["ratio"], ratios["ratio_ci_low"], ratios["ratio_ci_high"], strict=True)]
+    ax.bar_label(bars, labels, fontsize=7, label_type="center")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(list(x), ratios["mode"], fontsize=8)
+    ax.set_ylabel(ylabel)
+
+
+def per_workload_figure(
+    table: pd.DataFrame,
+    panels: list[tuple[str, str, str]],
+    title: str,
+    caption: str = "",
+) -> plt.Figure:
+    """One column per workload, one row per panel ``(kind, metric, ylabel)`` where kind is
+    "variants" (bars per framework and mode) or "ratio" (TF/PT ratio of the metric).
+
+    Each workload has its own linear axis: workloads differ by orders of magnitude, and a
+    log-scaled bar hides the differences the figures are about. Panels whose metric no trial
+    has (GPU memory on a CPU run) are left out rather than drawn empty.
+    """
+    panels = [p for p in panels if not metric(table, p[1]).empty] or panels[:1]
+    workloads = list(dict.fromkeys(metric(table, panels[0][1])["workload"])) or ["(none)"]
+    heights = [1.4 if kind == "ratio" else 3 for kind, _, _ in panels]
     fig, axes = plt.subplots(
-        2, len(workloads), figsize=(max(9.0, 3.2 * len(workloads) + 2.5), 7.5), squeeze=False,
-        gridspec_kw={"height_ratios": [3, 1.3]}, constrained_layout=True,
+        len(panels), len(workloads), squeeze=False, constrained_layout=True,
+        figsize=(max(9.0, 3.2 * len(workloads) + 2.5), 1.4 * sum(heights) + 1.2),
+        gridspec_kw={"height_ratios": heights},
     )
     for column, workload in enumerate(workloads):
-        top, bottom = axes[0, column], axes[1, column]
-        mine = rows[rows["workload"] == workload]
-        if mine.empty:
-            top.text(0.5, 0.5, "no successful trials", ha="center", transform=top.transAxes)
-        else:
-            sns.barplot(
-                data=mine, x="variant", y="value", order=[v for v in order if v in set(mine["variant"])],
-                hue="variant", palette=palette, estimator="median", errorbar=("ci", 95),
-                n_boot=2000, seed=0, ax=top, legend=False,
-            )
-            sns.stripplot(data=mine, x="variant", y="value", color="black", size=3, ax=top)
-            top.tick_params(axis="x", rotation=60)
-        top.set_title(workload)
-        top.set_xlabel("")
-        top.set_ylabel("step time, median (ms)" if column == 0 else "")
-        theirs = ratios[ratios["workload"] == workload]
-        if theirs.empty:
-            bottom.text(0.5, 0.5, "no shared mode", ha="center", transform=bottom.transAxes)
-            bottom.set_axis_off()
-            continue
-        sns.barplot(data=theirs, x="mode", y="ratio", color="0.6", ax=bottom)
-        bottom.axhline(1.0, color="black", linewidth=0.8)
-        bottom.set_ylim(0, max(1.0, float(theirs["ratio"].max())) * 1.25)
-        for container in bottom.containers:
-            bottom.bar_label(container, fmt="%.2f×", fontsize=8)
-        bottom.set_xlabel("")
-        bottom.set_ylabel("TF / PyTorch time" if column == 0 else "")
+        for row, (kind, name, ylabel) in enumerate(panels):
+            ax = axes[row, column]
+            draw = ratio_panel if kind == "ratio" else variant_panel
+            draw(ax, table, name, workload, ylabel if column == 0 else "")
+            if row == 0:
+                ax.set_title(workload)
     fig.suptitle(
-        "F1 · training speed, lower is faster\n"
-        "bars: median over trials · whiskers: 95% bootstrap CI when n > 1 · dots: trials\n"
-        + environment_caption(table),
+        f"{title}\nbars: median over trials · whiskers: 95% bootstrap CI (n > 1) · dots: trials\n"
+        + environment_caption(table) + (f"\n{caption}" if caption else ""),
         fontsize=9,
     )
     return fig
+
+
+def training_speed_figure(table: pd.DataFrame) -> plt.Figure:
+    """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio."""
+    return per_workload_figure(
+        table,
+        [("variants", "step_time_ms_median", "step time, median (ms)"),
+         ("ratio", "step_time_ms_median", "TF / PyTorch time")],
+        "F1 · training speed, lower is faster",
+    )
+
+
+def resource_figure(table: pd.DataFrame) -> plt.Figure:
+    """F2: memory the training adds above the post-import baseline, the import footprint
+    itself, CPU utilization of the granted threads, and GPU memory where there is a GPU."""
+    return per_workload_figure(
+        table,
+        [("variants", "peak_rss_above_import_mb", "peak RSS above import (MiB)"),
+         ("variants", "rss_after_import_mb", "RSS after import (MiB)"),
+         ("variants", "cpu_utilization", "CPU utilization of threads"),
+         ("variants", "gpu_peak_memory_mb", "GPU memory peak (MiB)")],
+        "F2 · resource utilization during training, lower memory is better",
+    )
+
+
+def inference_figure(table: pd.DataFrame) -> plt.Figure:
+    """F5: batch-1 latency percentiles and large-batch throughput."""
+    batch = metric(table, "throughput_samples_per_s")["batch_size"]
+    large = f"batch {int(batch.iloc[0])}" if len(batch) else "large batch"
+    return per_workload_figure(
+        table,
+        [("variants", "latency_ms_p50", "batch-1 latency p50 (ms)"),
+         ("variants", "latency_ms_p99", "batch-1 latency p99 (ms)"),
+         ("ratio", "latency_ms_p50", "TF / PyTorch p50"),
+         ("variants", "throughput_samples_per_s", f"throughput, {large} (samples/s)")],
+        "F5 · inference: latency (lower is better) and throughput (higher is better)",
+    )
+
+
+def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:
+    rows = metric(table, "gemm_peak_gflops")
+    peaks = rows.groupby("framework")["value"].median()
+    text = "measured fp32 GEMM peak: " + ", ".join(f"{fw} {v:.1f} GFLOP/s" for fw, v in peaks.items())
+    if theoretical and theoretical.get("theoretical_gflops"):
+        text += (f" · theoretical ≈ {theoretical['theoretical_gflops']:.0f} GFLOP/s "
+                 f"({theoretical['assumptions']})")
+    return text
+
+
+def hardware_figure(table: pd.DataFrame, theoretical: dict | None = None) -> plt.Figure:
+    """F11: achieved FLOP/s and MFU against each framework's measured GEMM peak."""
+    return per_workload_figure(
+        table,
+        [("variants", "mfu", "MFU (achieved / measured GEMM peak)"),
+         ("variants", "achieved_gflops", "achieved GFLOP/s")],
+        "F11 · hardware efficiency of training, higher is better",
+        caption=peaks_caption(table, theoretical),
+    )
 
 
 def save_figure(fig: plt.Figure, directory: Path | str, name: str) -> list[Path]:

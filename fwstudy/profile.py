@@ -30,6 +30,9 @@ class Profile:
     repeats: int = 1
     device: str = "cpu"
     trial_timeout_s: float = 600.0
+    inference_batch_size: int = 256
+    latency_calls: int = 200
+    gemm_size: int = 1024
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
@@ -55,6 +58,9 @@ class Profile:
         check_positive_int("steps", self.steps)
         check_positive_int("repeats", self.repeats)
         check_choice("device", self.device, DEVICES)
+        check_positive_int("inference_batch_size", self.inference_batch_size)
+        check_positive_int("latency_calls", self.latency_calls)
+        check_positive_int("gemm_size", self.gemm_size)
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:

@@ -35,11 +35,24 @@ UNITS: dict[str, str] = {
     "flops_per_step": "FLOP",
     "loss_first": "nats",
     "loss_last": "nats",
+    "import_peak_rss_mb": "MiB",
+    "gpu_peak_memory_mb": "MiB",
+    "rss_sampler_cpu_s": "s",
+    "cpu_cores_busy": "cores",
+    "cpu_utilization": "fraction",
+    "latency_ms_p50": "ms",
+    "latency_ms_p90": "ms",
+    "latency_ms_p99": "ms",
+    "latency_ms_mean": "ms",
+    "batch_time_ms_median": "ms",
+    "gemm_peak_gflops": "GFLOP/s",
+    "mfu": "fraction",
 }
 
 # Trial columns repeated on every tidy row (the record's identity and settings).
 TRIAL_COLUMNS = (
     "trial_id",
+    "task",
     "workload",
     "framework",
     "mode",
@@ -74,6 +87,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     """One row per numeric metric; a trial without metrics still gets one row (metric None)."""
     base = {column: record.get(column) for column in TRIAL_COLUMNS}
+    base["task"] = record["config"].get("task", "train")
     env = record.get("env", {})
     base.update(
         steps=record["config"]["steps"],

@@ -12,6 +12,7 @@ from typing import Any
 from fwstudy.config import TrialConfig
 from fwstudy.environment import base_environment, code_version
 from fwstudy.isolation import ChildOutcome, run_child
+from fwstudy.peak import DEFAULT_GEMM_SIZE, gemm_peak
 from fwstudy.record import make_record
 from fwstudy.threads import thread_variables
 
@@ -39,9 +40,20 @@ def failure_record(config: TrialConfig, trial_id: str, outcome: ChildOutcome) ->
     return make_record(config, trial_id=trial_id, status=status, error=error, metrics={}, env=env)
 
 
-def run_trial(config: TrialConfig, *, python: str = sys.executable) -> dict[str, Any]:
-    """Measure one trial in a fresh process; always returns a record, never raises for the child."""
-    trial_id = config.identity(code_version())
+def add_mfu(record: dict[str, Any], gemm_size: int, python: str) -> None:
+    """MFU = achieved FLOP/s / this framework's fp32 GEMM peak measured on this machine with
+    the same threads and device (measured once, then cached; see fwstudy.peak)."""
+    metrics = record["metrics"]
+    if record["status"] != "ok" or not metrics.get("achieved_gflops"):
+        return
+    peak = gemm_peak(record["framework"], record["threads"], record["device"], gemm_size, python=python)
+    record["env"]["gemm_peak"] = peak
+    if peak:
+        metrics["gemm_peak_gflops"] = peak["gemm_peak_gflops"]
+        metrics["mfu"] = metrics["achieved_gflops"] / peak["gemm_peak_gflops"]
+
+
+def run_single(config: TrialConfig, trial_id: str, python: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fwstudy-trial-") as tmp:
         config_path = Path(tmp, "config.json")
         out_path = Path(tmp, "record.json")
@@ -53,4 +65,21 @@ def run_trial(config: TrialConfig, *, python: str = sys.executable) -> dict[str,
         else:
             record = failure_record(config, trial_id, outcome)
     record["wall_s"] = outcome.wall_s
+    return record
+
+
+def run_trial(
+    config: TrialConfig, *, python: str = sys.executable, gemm_size: int = DEFAULT_GEMM_SIZE
+) -> dict[str, Any]:
+    """Measure one trial in fresh processes; always returns a record, never raises for a child.
+
+    ``gemm_size`` sizes the GEMM whose measured peak MFU is relative to."""
+    trial_id = config.identity(code_version())
+    if config.workers > 1:
+        from fwstudy.distributed import run_distributed_trial
+
+        record = run_distributed_trial(config, trial_id, python=python)
+    else:
+        record = run_single(config, trial_id, python)
+    add_mfu(record, gemm_size, python)
     return record

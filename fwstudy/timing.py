@@ -19,6 +19,9 @@ class StepSamples:
     compile_s: float
     step_times_s: list[float]
     losses: list[float] = field(default_factory=list)
+    # Process CPU time (all threads, user + sys) and wall time over the timed steps only.
+    cpu_s: float | None = None
+    wall_s: float | None = None
 
 
 def measure_steps(step: Callable[[int], float], warmup: int, steps: int) -> StepSamples:
@@ -34,12 +37,34 @@ def measure_steps(step: Callable[[int], float], warmup: int, steps: int) -> Step
     for i in range(1, warmup + 1):
         losses.append(step(i))
     times = []
+    cpu_start, wall_start = time.process_time(), clock()
     for i in range(warmup + 1, warmup + 1 + steps):
         start = clock()
         loss = step(i)
         times.append(clock() - start)
         losses.append(loss)
-    return StepSamples(compile_s=compile_s, step_times_s=times, losses=losses)
+    cpu_s, wall_s = time.process_time() - cpu_start, clock() - wall_start
+    return StepSamples(compile_s=compile_s, step_times_s=times, losses=losses, cpu_s=cpu_s, wall_s=wall_s)
+
+
+def cpu_metrics(samples: StepSamples, threads: int) -> dict[str, float]:
+    """CPU utilization of the steady state: busy cores, and that as a share of the threads
+    the trial was given (1.0 = every granted thread busy all the time)."""
+    if not samples.cpu_s or not samples.wall_s:
+        return {}
+    cores = samples.cpu_s / samples.wall_s
+    return {"cpu_cores_busy": cores, "cpu_utilization": cores / threads}
+
+
+def latency_metrics(call_times_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(call_times_s) * 1e3
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {
+        "latency_ms_p50": float(p50),
+        "latency_ms_p90": float(p90),
+        "latency_ms_p99": float(p99),
+        "latency_ms_mean": float(ms.mean()),
+    }
 
 
 def summarize(samples: StepSamples, batch_size: int, flops_per_step: int) -> dict[str, float]:

@@ -16,6 +16,13 @@ from fwstudy.record import make_record
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    """GEMM peaks measured by tests go to a throwaway cache, not the project's results/."""
+    import tempfile
+
+    os.environ.setdefault("FWSTUDY_CACHE_DIR", tempfile.mkdtemp(prefix="fwstudy-test-cache-"))
+
+
 def fake_record(config: TrialConfig, step_ms: float = 10.0, status: str = "ok") -> dict:
     """A record as a child would write it, without running a framework."""
     metrics = (

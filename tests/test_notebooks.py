@@ -12,7 +12,12 @@ pytestmark = pytest.mark.slow
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
 # The figures each notebook owes (STUDY.md); a notebook missing here fails the test.
-FIGURES = {"01_training_speed": ["training_speed"]}
+FIGURES = {
+    "01_training_speed": ["training_speed"],
+    "02_resource_usage": ["resource_usage"],
+    "05_inference": ["inference"],
+    "11_hardware": ["hardware"],
+}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)

@@ -116,3 +116,16 @@ def test_identity_depends_on_what_is_measured_only():
     assert a.identity("v1") == TrialConfig(
         workload="mlp", framework="torch", mode="eager", threads=2, timeout_s=5
     ).identity("v1")
+
+
+def test_force_measures_shared_trials_once_per_run(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    run = Counter()
+    run_batch(configs(1), store, run=run, progress=lambda line: None)
+    monkeypatch.setenv("FWSTUDY_RUN_ID", "run-2")
+    run_batch(configs(1), store, run=run, force=True, progress=lambda line: None)
+    run_batch(configs(1), store, run=run, force=True, progress=lambda line: None)  # next notebook
+    assert run.calls == 4
+    monkeypatch.setenv("FWSTUDY_RUN_ID", "run-3")
+    run_batch(configs(1), store, run=run, force=True, progress=lambda line: None)
+    assert run.calls == 6

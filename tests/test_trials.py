@@ -23,7 +23,7 @@ def records():
     for framework, mode in (("torch", "eager"), ("tensorflow", "eager"), ("tensorflow", "graph")):
         done = run_cli(
             "run", "--workload", "mlp", "--framework", framework, "--mode", mode,
-            "--steps", "4", "--warmup", "1", "--threads", "2", "--json",
+            "--steps", "4", "--warmup", "1", "--threads", "2", "--gemm-size", "256", "--json",
         )
         lines = done.stdout.strip().splitlines()
         assert len(lines) == 1, f"exactly one JSON record on stdout, got: {done.stdout!r}"
@@ -43,6 +43,13 @@ def test_cli_prints_one_ok_record_with_the_contract_fields(records, key):
     assert m["step_time_ms_median"] > 0 and m["throughput_samples_per_s"] > 0
     assert m["peak_rss_mb"] >= m["rss_after_import_mb"] > 0
     assert len(record["samples"]["step_time_ms"]) == 4
+    # Collectors of issue 4: memory above the post-import baseline, CPU, MFU.
+    assert 0 < m["peak_rss_above_import_mb"] < m["peak_rss_mb"]
+    assert 0 < m["cpu_utilization"] <= 1.2 and m["cpu_cores_busy"] > 0
+    assert m["gemm_peak_gflops"] > 0 and 0 < m["mfu"] == pytest.approx(m["achieved_gflops"] / m["gemm_peak_gflops"])
+    assert record["env"]["gemm_peak"]["gemm_size"] == 256
+    assert record["samples"]["rss_curve"]["rss_mb"]
+    assert record["env"]["threadpools"] and "load_average_1m" in record["env"]
 
 
 def test_both_frameworks_ran_with_equal_threads_and_alone(records):
@@ -82,3 +89,20 @@ def test_a_batch_goes_on_after_a_child_killed_by_a_signal(tmp_path, fake_python)
     assert by_repeat.loc[0, "status"] == "ok" and by_repeat.loc[2, "status"] == "ok"
     assert by_repeat.loc[1, "status"] == "failed"
     assert by_repeat.loc[1, "error"].startswith("killed by SIGKILL")
+
+
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_inference_trial_reports_latency_percentiles(framework):
+    done = run_cli(
+        "run", "--workload", "mlp", "--framework", framework, "--mode", "eager", "--task", "inference",
+        "--latency-calls", "30", "--batch-size", "32", "--steps", "3", "--warmup", "1",
+        "--gemm-size", "256", "--json",
+    )
+    record = json.loads(done.stdout)
+    assert record["status"] == "ok", record["error"]
+    m = record["metrics"]
+    assert 0 < m["latency_ms_p50"] <= m["latency_ms_p90"] <= m["latency_ms_p99"]
+    assert m["step_time_ms_median"] == m["latency_ms_p50"]
+    assert m["throughput_samples_per_s"] > 0 and m["flops_per_step"] > 0
+    assert len(record["samples"]["latency_ms"]) == 30
+    assert record["config"]["task"] == "inference"

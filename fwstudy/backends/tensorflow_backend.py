@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from fwstudy import training
-from fwstudy.backends import TrainResult, TrialError
+from fwstudy.backends import InferResult, TrainResult, TrialError, overhead_blocks
 from fwstudy.config import TrialConfig
 from fwstudy.timing import StepSamples, measure_steps
 from fwstudy.workloads.spec import WorkloadSpec
@@ -31,12 +31,22 @@ def configure(config: TrialConfig) -> str:
     return "/CPU:0"
 
 
+def onednn_enabled() -> bool | None:
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def framework_env(config: TrialConfig, device: str) -> dict[str, Any]:
-    build = tf.sysconfig.get_build_info()
+    build = dict(tf.sysconfig.get_build_info())
     env: dict[str, Any] = {
         "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "tf_is_cuda_build": bool(build.get("is_cuda_build")),
+        "onednn_enabled": onednn_enabled(),
+        "build_info": {k: str(v) for k, v in build.items()},
         "keras_backend": keras.backend.backend(),
         "jit_compile": config.mode == "compiled",
         "tf_function": config.mode in ("graph", "compiled", "fit"),
@@ -50,66 +60,118 @@ def framework_env(config: TrialConfig, device: str) -> dict[str, Any]:
     return env
 
 
-def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
-    device = configure(config)
-    params = config.workload_params
-    keras.utils.set_random_seed(config.seed)
-    gen = np.random.default_rng(config.seed)
-    pool = [spec.synthetic_batch(params, config.batch_size, gen) for _ in range(training.BATCH_POOL)]
-    with tf.device(device):
-        model = spec.implementation("tensorflow").build_model(params)
-        optimizer = keras.optimizers.Adam(
-            learning_rate=training.LEARNING_RATE,
-            beta_1=training.ADAM_BETA_1,
-            beta_2=training.ADAM_BETA_2,
-            epsilon=training.ADAM_EPSILON,
-        )
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if config.mode == "fit":
-            samples = fit_samples(config, model, optimizer, loss_fn, pool)
-        else:
-            samples = loop_samples(config, model, optimizer, loss_fn, pool, device)
-    return TrainResult(
-        samples=samples, params=model.count_params(), framework_env=framework_env(config, device)
+def gpu_peak_mb(device: str) -> float | None:
+    if not device.startswith("/GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+
+def reset_gpu_peak(device: str) -> None:
+    if device.startswith("/GPU"):
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def make_optimizer() -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(
+        learning_rate=training.LEARNING_RATE,
+        beta_1=training.ADAM_BETA_1,
+        beta_2=training.ADAM_BETA_2,
+        epsilon=training.ADAM_EPSILON,
     )
 
 
-def loop_samples(config, model, optimizer, loss_fn, pool, device: str) -> StepSamples:
-    batches = [tuple(tf.constant(a) for a in batch) for batch in pool]
-    optimizer.build(model.trainable_variables)
+class Training:
+    """Model, batches and optimizer of one trial; ``step`` is what the harness times and
+    ``bare`` the same training written as a plain loop, for the overhead benchmark."""
 
-    def train_step(x, y):
+    def __init__(self, config: TrialConfig, spec: WorkloadSpec):
+        self.config = config
+        self.device = configure(config)
+        params = config.workload_params
+        keras.utils.set_random_seed(config.seed)
+        gen = np.random.default_rng(config.seed)
+        self.pool = [
+            spec.synthetic_batch(params, config.batch_size, gen) for _ in range(training.BATCH_POOL)
+        ]
+        with tf.device(self.device):
+            self.model = spec.implementation("tensorflow").build_model(params)
+            self.optimizer = make_optimizer()
+            self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            self.batches = [tuple(tf.constant(a) for a in batch) for batch in self.pool]
+        if config.mode != "fit":
+            self.optimizer.build(self.model.trainable_variables)
+            fn = self.train_step
+            self.fn = fn if config.mode == "eager" else tf.function(fn, jit_compile=config.mode == "compiled")
+        self.on_gpu = self.device.startswith("/GPU")
+        reset_gpu_peak(self.device)
+
+    def train_step(self, x, y):
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            loss = self.loss_fn(y, self.model(x, training=True))
+        variables = self.model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
-    if config.mode == "eager":
-        fn = train_step
-    else:
-        fn = tf.function(train_step, jit_compile=config.mode == "compiled")
-    on_gpu = device.startswith("/GPU")
+    def step(self, i: int) -> float:
+        with tf.device(self.device):
+            loss = self.fn(*self.batches[i % len(self.batches)])
+            if self.on_gpu:
+                tf.test.experimental.sync_devices()
+            return float(loss)
 
-    def step(i: int) -> float:
-        loss = fn(*batches[i % len(batches)])
-        if on_gpu:
-            tf.test.experimental.sync_devices()
-        return float(loss)
+    def bare(self, steps: int) -> float:
+        start = time.perf_counter()
+        with tf.device(self.device):
+            for i in range(steps):
+                loss = self.fn(*self.batches[i % len(self.batches)])
+            float(loss)
+            if self.on_gpu:
+                tf.test.experimental.sync_devices()
+        return time.perf_counter() - start
 
-    return measure_steps(step, config.warmup, config.steps)
+    def harness(self, steps: int) -> float:
+        start = time.perf_counter()
+        measure_steps(self.step, 0, steps)
+        return time.perf_counter() - start
+
+    def fit_samples(self) -> StepSamples:
+        """Keras ``fit`` owns its loop: the in-memory batches go through a tf.data pipeline, as
+        every ``fit`` user's do, and the first batch (the trace) is reported as compile time."""
+        config = self.config
+        x = np.concatenate([b[0] for b in self.pool])
+        y = np.concatenate([b[1] for b in self.pool])
+        with tf.device(self.device):
+            dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).repeat()
+            self.model.compile(
+                optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False, steps_per_execution=1
+            )
+            timer = _BatchTimer(first_timed=1 + config.warmup)
+            total = 1 + config.warmup + config.steps
+            self.model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer], verbose=0)
+        return StepSamples(
+            compile_s=timer.times[0],
+            step_times_s=timer.times[1 + config.warmup :],
+            losses=timer.losses,
+            cpu_s=time.process_time() - timer.cpu_start,
+            wall_s=time.perf_counter() - timer.wall_start,
+        )
 
 
 class _BatchTimer(keras.callbacks.Callback):
     """Times each ``fit`` batch; reading the loss as a float makes the step finish first."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_timed: int) -> None:
         super().__init__()
+        self.first_timed = first_timed
         self.times: list[float] = []
         self.losses: list[float] = []
         self._start = 0.0
+        self.cpu_start = self.wall_start = 0.0
 
     def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.first_timed:
+            self.cpu_start, self.wall_start = time.process_time(), time.perf_counter()
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -117,18 +179,55 @@ class _BatchTimer(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def fit_samples(config, model, optimizer, loss_fn, pool) -> StepSamples:
-    """Keras ``fit`` owns its loop: the in-memory batches go through a tf.data pipeline, as
-    every ``fit`` user's do, and the first batch (the trace) is reported as compile time."""
-    x = np.concatenate([b[0] for b in pool])
-    y = np.concatenate([b[1] for b in pool])
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(config.batch_size).repeat()
-    model.compile(optimizer=optimizer, loss=loss_fn, jit_compile=False, steps_per_execution=1)
-    timer = _BatchTimer()
-    total = 1 + config.warmup + config.steps
-    model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer], verbose=0)
-    return StepSamples(
-        compile_s=timer.times[0],
-        step_times_s=timer.times[1 + config.warmup :],
-        losses=timer.losses,
+def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
+    run = Training(config, spec)
+    if config.mode == "fit":
+        samples = run.fit_samples()
+    else:
+        samples = measure_steps(run.step, config.warmup, config.steps)
+    return TrainResult(
+        samples=samples, params=run.model.count_params(),
+        framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
+    )
+
+
+def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]:
+    if config.mode == "fit":
+        raise TrialError("fit runs Keras' own loop: there is no harness loop to compare")
+    run = Training(config, spec)
+    measure_steps(run.step, config.warmup, 1)  # trace/compile and warm up before either loop
+    return overhead_blocks(run.bare, run.harness, config.steps, blocks)
+
+
+def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
+    """``training=False``; graph and compiled modes wrap the call in ``tf.function`` (XLA for
+    compiled), fit mode uses Keras' high-level ``predict_on_batch``. Each call returns its
+    output to the host (``.numpy()``), as a served model must."""
+    device = configure(config)
+    params = config.workload_params
+    keras.utils.set_random_seed(config.seed)
+    gen = np.random.default_rng(config.seed)
+    with tf.device(device):
+        model = spec.implementation("tensorflow").build_model(params)
+        one = tf.constant(spec.synthetic_batch(params, 1, gen)[0])
+        many = tf.constant(spec.synthetic_batch(params, config.batch_size, gen)[0])
+        if config.mode == "fit":
+            def forward(x):
+                return model.predict_on_batch(x)
+        else:
+            def plain(x):
+                return model(x, training=False)
+            forward = plain if config.mode == "eager" else tf.function(plain, jit_compile=config.mode == "compiled")
+        reset_gpu_peak(device)
+
+        def call(x) -> float:
+            out = forward(x)
+            out = out if isinstance(out, np.ndarray) else out.numpy()
+            return float(out.reshape(-1)[0])
+
+        latency = measure_steps(lambda i: call(one), config.warmup, config.latency_calls)
+        throughput = measure_steps(lambda i: call(many), config.warmup, config.steps)
+    return InferResult(
+        latency=latency, throughput=throughput, params=model.count_params(),
+        framework_env=framework_env(config, device), gpu_peak_mb=gpu_peak_mb(device),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from fwstudy import training
-from fwstudy.backends import TrainResult, TrialError
+from fwstudy.backends import InferResult, TrainResult, TrialError, overhead_blocks
 from fwstudy.config import TrialConfig
 from fwstudy.timing import measure_steps
 from fwstudy.workloads.spec import WorkloadSpec
@@ -33,6 +34,7 @@ def framework_env(config: TrialConfig, device: torch.device) -> dict[str, Any]:
         "torch_num_threads": torch.get_num_threads(),
         "torch_num_interop_threads": torch.get_num_interop_threads(),
         "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+        "parallel_info": torch.__config__.parallel_info(),
         "compile": {"backend": "inductor", "mode": "default", "scope": "model forward+backward; optimizer eager"}
         if config.mode == "compiled"
         else None,
@@ -49,36 +51,102 @@ def to_device(batch: tuple[np.ndarray, ...], device: torch.device) -> tuple[torc
     return tuple(torch.as_tensor(a).to(device) for a in batch)
 
 
+def gpu_peak_mb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+class Training:
+    """Model, batches and optimizer of one trial; ``step`` is what the harness times and
+    ``bare`` the same training written as a plain loop, for the overhead benchmark."""
+
+    def __init__(self, config: TrialConfig, spec: WorkloadSpec):
+        self.device = configure(config)
+        params = config.workload_params
+        torch.manual_seed(config.seed)
+        self.model = spec.implementation("torch").build_model(params).to(self.device)
+        self.model.train()
+        gen = np.random.default_rng(config.seed)
+        self.batches = [
+            to_device(spec.synthetic_batch(params, config.batch_size, gen), self.device)
+            for _ in range(training.BATCH_POOL)
+        ]
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=training.LEARNING_RATE,
+            betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
+            eps=training.ADAM_EPSILON,
+        )
+        self.forward = torch.compile(self.model) if config.mode == "compiled" else self.model
+        self.sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def step(self, i: int) -> float:
+        x, y = self.batches[i % len(self.batches)]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.forward(x), y)
+        loss.backward()
+        self.optimizer.step()
+        self.sync()
+        return loss.item()
+
+    def bare(self, steps: int) -> float:
+        start = time.perf_counter()
+        for i in range(steps):
+            x, y = self.batches[i % len(self.batches)]
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loss_fn(self.forward(x), y).backward()
+            self.optimizer.step()
+        self.sync()
+        return time.perf_counter() - start
+
+    def harness(self, steps: int) -> float:
+        start = time.perf_counter()
+        measure_steps(self.step, 0, steps)
+        return time.perf_counter() - start
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
+    run = Training(config, spec)
+    samples = measure_steps(run.step, config.warmup, config.steps)
+    return TrainResult(
+        samples=samples, params=run.param_count(),
+        framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
+    )
+
+
+def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]:
+    run = Training(config, spec)
+    measure_steps(run.step, config.warmup, 1)  # compile and warm up before either loop
+    return overhead_blocks(run.bare, run.harness, config.steps, blocks)
+
+
+def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
+    """``eval()`` and ``inference_mode``; each call copies its output to the host, as a
+    served model must (and as TF's ``.numpy()`` does)."""
     device = configure(config)
     params = config.workload_params
     torch.manual_seed(config.seed)
-    model = spec.implementation("torch").build_model(params).to(device)
-    model.train()
-    gen = np.random.default_rng(config.seed)
-    batches = [
-        to_device(spec.synthetic_batch(params, config.batch_size, gen), device)
-        for _ in range(training.BATCH_POOL)
-    ]
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=training.LEARNING_RATE,
-        betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
-        eps=training.ADAM_EPSILON,
-    )
+    model = spec.implementation("torch").build_model(params).to(device).eval()
     forward = torch.compile(model) if config.mode == "compiled" else model
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    gen = np.random.default_rng(config.seed)
+    one = to_device(spec.synthetic_batch(params, 1, gen), device)[0]
+    many = to_device(spec.synthetic_batch(params, config.batch_size, gen), device)[0]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
-    def step(i: int) -> float:
-        x, y = batches[i % len(batches)]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(forward(x), y)
-        loss.backward()
-        optimizer.step()
-        sync()
-        return loss.item()
+    def call(x: torch.Tensor) -> float:
+        out = forward(x).cpu()
+        return float(out.reshape(-1)[0])
 
-    samples = measure_steps(step, config.warmup, config.steps)
-    count = sum(p.numel() for p in model.parameters())
-    return TrainResult(samples=samples, params=count, framework_env=framework_env(config, device))
+    with torch.inference_mode():
+        latency = measure_steps(lambda i: call(one), config.warmup, config.latency_calls)
+        throughput = measure_steps(lambda i: call(many), config.warmup, config.steps)
+    return InferResult(
+        latency=latency, throughput=throughput, params=sum(p.numel() for p in model.parameters()),
+        framework_env=framework_env(config, device), gpu_peak_mb=gpu_peak_mb(device),
+    )
