@@ -15,6 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fwstudy import collectors
 from fwstudy.config import TrialConfig
 from fwstudy.environment import base_environment, frameworks_loaded
@@ -69,6 +71,33 @@ def inference_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any]
     return metrics, samples
 
 
+def retrace_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    """The whole changing-shape sequence: its total time, the first call (the first trace),
+    and how often the framework traced or compiled again."""
+    times = np.asarray(result.shape_times_s)
+    samples_total = sum(config.batch_sequence)
+    metrics: dict[str, Any] = {
+        "sequence_total_s": float(times.sum()),
+        "compile_s": float(times[0]),
+        "step_time_ms_median": float(np.median(times)) * 1e3,
+        "throughput_samples_per_s": samples_total / float(times.sum()),
+        "traces": result.traces,
+        "shapes": len(times),
+        "distinct_shapes": len(set(zip(config.batch_sequence, config.length_sequence or [0] * len(times), strict=True))),
+        "flops_per_step": spec.train_flops(config.workload_params, config.batch_sequence[0]),
+    }
+    if result.graph_breaks is not None:
+        metrics.update(graph_breaks=result.graph_breaks, graphs=result.graphs)
+    return metrics, {"shape_time_ms": [t * 1e3 for t in result.shape_times_s]}
+
+
+TASK_FUNCTIONS = {"train": "train", "compile": "train", "inference": "infer", "retrace": "retrace"}
+TASK_METRICS = {
+    "train": train_metrics, "compile": train_metrics, "inference": inference_metrics,
+    "retrace": retrace_metrics,
+}
+
+
 def run(config: TrialConfig, trial_id: str) -> dict:
     os.environ.update(thread_variables(config))  # before the framework import (rule 1)
     from fwstudy.backends import load_backend
@@ -86,17 +115,14 @@ def run(config: TrialConfig, trial_id: str) -> dict:
         metrics["import_peak_rss_mb"] = lifetime_peak_rss_mb()
         reset = collectors.reset_high_water()
         with collectors.RssSampler() as sampler:
-            result = (backend.infer if config.task == "inference" else backend.train)(config, spec)
+            result = getattr(backend, TASK_FUNCTIONS[config.task])(config, spec)
     except Exception as exc:  # a failing trial is a result (rule 9)
         env["frameworks_loaded"] = frameworks_loaded()
         metrics["peak_rss_mb"] = lifetime_peak_rss_mb()
         return make_record(
             config, trial_id=trial_id, status="failed", error=error_text(exc), metrics=metrics, env=env
         )
-    if config.task == "inference":
-        task_metrics, samples = inference_metrics(config, spec, result)
-    else:
-        task_metrics, samples = train_metrics(config, spec, result)
+    task_metrics, samples = TASK_METRICS[config.task](config, spec, result)
     metrics.update(task_metrics)
     metrics["params"] = result.params
     metrics["params_analytic"] = spec.param_count(config.workload_params)

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--gemm-size", type=strict_int, default=1024, help="GEMM size of the MFU peak (default 1024)"
     )
     run.add_argument("--json", action="store_true", help="print exactly one JSON record")
+    from fwstudy.distributed import cli_options as distributed_options
+
+    distributed_options.add_arguments(run)
 
     sub.add_parser("list", help="list workloads with shapes, parameter counts and modes")
 
@@ -104,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--timeout", type=strict_float, default=600.0, help="seconds per child")
     parity.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="workload shape override"
+    )
+    parity.add_argument(
+        "--modes", action="store_true",
+        help="also check that every execution mode of each framework agrees with its eager mode",
     )
     parity.add_argument("--json", action="store_true", help="print exactly one JSON object")
     parity.add_argument("--break", dest="break_side", help=argparse.SUPPRESS)  # tests: fail on purpose
@@ -134,6 +141,9 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
     }
     if args.threads is not None:
         options["threads"] = args.threads
+    from fwstudy.distributed import cli_options as distributed_options
+
+    distributed_options.apply(args, options)
     return TrialConfig(**options)
 
 
@@ -180,6 +190,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "timeout_s": args.timeout,
         "break_side": args.break_side,
+        "modes": args.modes,
     }
     if args.threads is not None:
         options["threads"] = args.threads

@@ -24,7 +24,13 @@ ALL_MODES: tuple[str, ...] = ("eager", "graph", "compiled", "fit")
 DEVICES: tuple[str, ...] = ("cpu", "gpu")
 # train: steady-state training steps. inference: batch-1 latency percentiles plus throughput
 # at ``batch_size`` (F5).
-TASKS: tuple[str, ...] = ("train", "inference")
+# compile: a training trial plus a second process on the same compile cache (warm compile).
+# retrace: training steps over a sequence of changing input shapes (F4), per tracing variant.
+TASKS: tuple[str, ...] = ("train", "inference", "compile", "retrace")
+RETRACE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("plain", "reduce_retracing", "input_signature"),
+    "torch": ("default", "dynamic"),
+}
 # Data-parallel scaling (fwstudy.distributed): strong keeps ``batch_size`` as the global batch
 # and splits it over the workers; weak gives every worker ``batch_size`` (global = N x batch).
 SCALINGS: tuple[str, ...] = ("strong", "weak")
@@ -91,6 +97,11 @@ class TrialConfig:
     # Data-parallel workers (fwstudy.distributed): 1 is a plain single-process trial; N > 1
     # splits ``threads`` evenly over N worker processes on this host (or the hosts given).
     workers: int = 1
+    # The retrace task: batch sizes to step through, and sequence lengths beside them for
+    # workloads with a ``length`` parameter (empty: the workload's length throughout).
+    variant: str | None = None
+    batch_sequence: tuple[int, ...] = ()
+    length_sequence: tuple[int, ...] = ()
     scaling: str = "strong"
     timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -123,6 +134,7 @@ class TrialConfig:
         check_positive_int("seed", self.seed, allow_zero=True)
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("workers", self.workers)
+        self._check_retrace(spec)
         check_choice("scaling", self.scaling, SCALINGS)
         if self.scaling == "strong" and self.batch_size % self.workers:
             raise BadInput(
@@ -133,6 +145,27 @@ class TrialConfig:
             raise BadInput(f"timeout_s must be a number, got {self.timeout_s!r}")
         if self.timeout_s <= 0:
             raise BadInput(f"timeout_s must be > 0, got {self.timeout_s}")
+
+    def _check_retrace(self, spec) -> None:
+        object.__setattr__(self, "batch_sequence", tuple(self.batch_sequence))
+        object.__setattr__(self, "length_sequence", tuple(self.length_sequence))
+        for name in ("batch_sequence", "length_sequence"):
+            for value in getattr(self, name):
+                check_positive_int(name, value)
+        if self.task != "retrace":
+            if self.variant is not None or self.batch_sequence or self.length_sequence:
+                raise BadInput("variant, batch_sequence and length_sequence belong to task 'retrace'")
+            return
+        check_choice("variant", self.variant, RETRACE_VARIANTS[self.framework])
+        if not self.batch_sequence:
+            raise BadInput("task 'retrace' needs a non-empty batch_sequence")
+        if self.length_sequence:
+            if "length" not in spec.defaults:
+                raise BadInput(f"workload {self.workload} has no sequence length to vary")
+            if len(self.length_sequence) != len(self.batch_sequence):
+                raise BadInput("length_sequence must be as long as batch_sequence")
+            if max(self.length_sequence) > self.workload_params["length"]:
+                raise BadInput("length_sequence exceeds the workload's length parameter")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -157,5 +190,14 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:
+        from fwstudy.workloads import get_workload
+
+        if self.task == "retrace":
+            shapes = "/".join(map(str, self.batch_sequence))
+            return f"{self.framework} {self.workload} {self.mode} retrace {self.variant} b={shapes} t={self.threads}"
         task = "" if self.task == "train" else f" {self.task}"
-        return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}"
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.workload_params.items())
+                        if v != get_workload(self.workload).defaults[k])
+        if self.workers > 1:
+            extra += f" workers={self.workers} {self.scaling}"
+        return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}{extra}"

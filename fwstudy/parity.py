@@ -10,7 +10,10 @@ and compares what came back:
   weight map: max abs difference ≤ 1e-4 of that gradient's scale (see ``gradient_scale``);
 * the parameter count of each side, which must be equal;
 * with ``steps``, the losses of that many Adam steps from the same weights and batches:
-  ≤ 1e-3 relative at every step.
+  ≤ 1e-3 relative at every step;
+* with ``modes``, that every execution mode of each framework agrees with that framework's
+  eager mode (``fwstudy.parity_modes``), and whatever the workload's own ``parity_report``
+  hook adds (the adaptive workload: its halting and what each framework needed to express it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from fwstudy.config import (
 )
 from fwstudy.errors import BadInput
 from fwstudy.isolation import run_child
+from fwstudy.parity_modes import MODE_TOLERANCE, compare_modes, modes_verdict, optional_module
 from fwstudy.runner import child_environment
 from fwstudy.workloads import get_workload
 from fwstudy.workloads.spec import WorkloadSpec
@@ -58,6 +62,8 @@ class ParityRequest:
     asked for (digits for mlp and cnn, the token task for the sequence models) and seeded
     synthetic tensors of the default shape otherwise.
 
+    ``modes`` adds the mode-agreement check (``fwstudy.parity_modes``) in both children.
+
     ``break_side`` breaks one twin on purpose, to show that the gate can fail: ``activation``
     swaps the first non-linear activation of the Keras model, ``bias`` zeroes the last bias in
     the weights handed to the receiving side (a transfer that lost a bias), in NumPy.
@@ -73,6 +79,7 @@ class ParityRequest:
     threads: int = field(default_factory=default_threads)
     timeout_s: float = DEFAULT_TIMEOUT_S
     break_side: str | None = None
+    modes: bool = False
 
     def resolve(self) -> tuple[WorkloadSpec, dict[str, Any], str, int]:
         """Validate everything before a child starts; bad input is a one-line error."""
@@ -217,6 +224,7 @@ def _run_side(
         "out": str(workdir / f"out_{framework}.npz"),
         "summary": str(workdir / f"summary_{framework}.json"),
         "break": request.break_side if framework == "tensorflow" and request.break_side == "activation" else None,
+        "modes": request.modes,
     }
     job_path = workdir / f"job_{framework}.json"
     job_path.write_text(json.dumps(job))
@@ -244,6 +252,30 @@ def _run_side(
     return _Child(framework, summary, arrays, outcome.wall_s)
 
 
+def mode_reports(
+    spec: WorkloadSpec,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, np.ndarray],
+    torch_weights: Mapping[str, np.ndarray],
+    sides: Mapping[str, _Child],
+) -> dict[str, Any]:
+    """Each framework's modes against its eager mode, and the workload's own report (if any)."""
+    per_framework = {fw: compare_modes(sides[fw].arrays, sides[fw].summary["modes"]) for fw in FRAMEWORKS}
+    out: dict[str, Any] = {"modes": per_framework, "modes_verdict": modes_verdict(per_framework)}
+    hook = optional_module(f"{spec.package}.parity_report")
+    if hook is not None:
+        probes = {
+            fw: {
+                "arrays": _prefixed(sides[fw].arrays, "probe:"),
+                "info": sides[fw].summary.get("probe", {}),
+                "modes": per_framework[fw],
+            }
+            for fw in FRAMEWORKS
+        }
+        out["workload_report"] = hook.report(params, inputs, torch_weights, probes)
+    return out
+
+
 def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[str, Any]:
     """Run the gate; always returns a report (``passed`` False with ``error`` when a child fails)."""
     spec, params, data, batch_size = request.resolve()
@@ -266,6 +298,7 @@ def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[
             "gradient_max_rel": GRADIENT_TOLERANCE,
             "gradient_scale_floor": GRADIENT_SCALE_FLOOR,
             "steps_max_rel": STEPS_TOLERANCE,
+            **({"modes_max_abs_and_rel": MODE_TOLERANCE} if request.modes else {}),
         },
     }
     weight_map = spec.weight_map()
@@ -292,6 +325,9 @@ def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[
             if "broken_layer" in sides["tensorflow"].summary:
                 report["broken_layer"] = sides["tensorflow"].summary["broken_layer"]
             report.update(compare(spec, params, sides["torch"].arrays, sides["tensorflow"].arrays))
+            if request.modes:
+                torch_weights = weights if request.source == "torch" else moved
+                report.update(mode_reports(spec, params, inputs, torch_weights, sides))
     except (ChildFailed, ValueError, KeyError) as exc:
         report.update(passed=False, error=f"{type(exc).__name__}: {exc}", wall_s=time.monotonic() - start)
         return report
@@ -306,6 +342,10 @@ def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[
     }
     if request.steps:
         checks["steps"] = report["steps_max_rel_diff"] <= STEPS_TOLERANCE
+    if request.modes:
+        checks["modes"] = report["modes_verdict"]["passed"]
+        if "passed" in report.get("workload_report", {}):
+            checks["workload"] = report["workload_report"]["passed"]
     report.update(checks=checks, passed=all(checks.values()), error=None, wall_s=time.monotonic() - start)
     return report
 
@@ -341,9 +381,42 @@ def summary_text(report: Mapping[str, Any]) -> str:
             f"(<= {STEPS_TOLERANCE:g}; last loss torch {report['losses_torch'][-1]:.6f}, "
             f"tensorflow {report['losses_tensorflow'][-1]:.6f})  {mark(checks['steps'])}"
         )
+    if "modes" in checks:
+        lines.extend(modes_text(report))
     if report.get("broken_weight"):
         lines.append(f"  (broken on purpose: {report['broken_weight']} zeroed)")
     elif report.get("broken_layer"):
         lines.append(f"  (broken on purpose: activation of {report['broken_layer']} swapped)")
     return "\n".join(lines)
 
+
+def modes_text(report: Mapping[str, Any]) -> list[str]:
+    """The ``--modes`` lines of the verdict: one per framework and mode, then the workload's."""
+    verdict = report["modes_verdict"]
+    lines = [
+        f"  modes agree with eager  (<= {MODE_TOLERANCE:g}: forward, loss, loss after one step, "
+        f"gradients rel)  {'ok' if verdict['passed'] else 'FAILED'}"
+    ]
+    for framework, modes in report["modes"].items():
+        for mode, entry in modes.items():
+            head = f"    {framework:10s} {mode:8s}"
+            if entry["status"] != "ok":
+                lines.append(f"{head} could not run: {entry['error']}")
+            elif entry.get("reference"):
+                lines.append(f"{head} (reference)  loss {entry['loss']:.6f}  after one step {entry['step_loss']:.6f}")
+            elif "forward_max_abs_diff" not in entry:
+                lines.append(f"{head} FAILED: {entry['error']}")
+            else:
+                grad = entry["gradient_max_rel_diff"]
+                if entry.get("info", {}).get("fell_back_to_eager"):
+                    head += " (torch.compile fell back to eager: 0 graphs)"
+                lines.append(
+                    f"{head} forward {entry['forward_max_abs_diff']:.1e}  loss {entry['loss_abs_diff']:.1e}  "
+                    f"after one step {entry['step_loss_abs_diff']:.1e}  gradients "
+                    f"{'n/a (not exposed)' if grad is None else f'{grad:.1e}'}  "
+                    f"{'ok' if entry['agrees'] else 'DISAGREES'}"
+                )
+    hook = optional_module(f"{get_workload(report['workload']).package}.parity_report")
+    if "workload_report" in report and hook is not None and hasattr(hook, "summary_lines"):
+        lines.extend(hook.summary_lines(report["workload_report"]))
+    return lines

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are files first; JupyterLab still displays the returned Figure
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402,F401  (style and palettes)
 
@@ -198,6 +199,67 @@ def hardware_figure(table: pd.DataFrame, theoretical: dict | None = None) -> plt
         "F11 · hardware efficiency of training, higher is better",
         caption=peaks_caption(table, theoretical),
     )
+
+
+def _grouped_bars(ax: plt.Axes, frame: pd.DataFrame, group: str, hue: str, value: str,
+                  low: str | None = None, high: str | None = None) -> None:
+    """Bars of ``value`` per ``group`` on the x axis, one bar per ``hue``, optional CI."""
+    groups = list(dict.fromkeys(frame[group]))
+    hues = list(dict.fromkeys(frame[hue]))
+    width = 0.8 / max(1, len(hues))
+    palette = variant_palette(hues) if all(h.split()[0] in FRAMEWORK_COLOURS for h in hues) else {}
+    for i, name in enumerate(hues):
+        mine = frame[frame[hue] == name].set_index(group).reindex(groups)
+        x = np.arange(len(groups)) + (i - (len(hues) - 1) / 2) * width
+        ax.bar(x, mine[value], width, label=name, color=palette.get(name))
+        if low and high:
+            err = [(mine[value] - mine[low]).clip(lower=0).fillna(0), (mine[high] - mine[value]).clip(lower=0).fillna(0)]
+            ax.errorbar(x, mine[value], yerr=err, fmt="none", ecolor="black", capsize=2)
+    ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def graph_modes_figure(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
+    """F4: speedup over eager, compile cost against speedup (break-even steps), and what a
+    changing input shape costs in traces/recompiles and time."""
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5), constrained_layout=True)
+    a, b, c, d = axes.ravel()
+    if len(speedups):
+        frame = speedups.assign(variant=speedups["framework"] + " " + speedups["mode"])
+        _grouped_bars(a, frame, "workload", "variant", "speedup", "speedup_ci_low", "speedup_ci_high")
+        a.axhline(1.0, color="black", linewidth=0.8)
+        a.set_ylabel("speedup over the same framework's eager")
+        a.set_title("steady-state speedup (median ratio, 95% bootstrap CI)")
+        for framework, marker in (("tensorflow", "o"), ("torch", "s")):
+            mine = frame[frame["framework"] == framework]
+            b.scatter(mine["compile_cold_s"], mine["speedup"], marker=marker, label=f"{framework} cold",
+                      color=FRAMEWORK_COLOURS[framework][0])
+            b.scatter(mine["compile_warm_s"], mine["speedup"], marker=marker, facecolors="none",
+                      edgecolors=FRAMEWORK_COLOURS[framework][0], label=f"{framework} warm cache")
+            for row in mine.itertuples():
+                steps = "never" if not np.isfinite(row.break_even_steps) else f"{row.break_even_steps:.0f}"
+                b.annotate(f"{row.workload} {row.mode}: pays after {steps} steps", (row.compile_cold_s, row.speedup),
+                           fontsize=6, xytext=(3, 3), textcoords="offset points")
+        b.set_xscale("log")
+        b.axhline(1.0, color="black", linewidth=0.8)
+        b.set_xlabel("first-call (trace/compile) time, s (log)")
+        b.set_ylabel("speedup over eager")
+        b.set_title("compile cost vs speedup; break-even = cold compile / step time saved")
+        b.legend(fontsize=7)
+    if len(retraces) and "traces" in retraces:
+        frame = retraces.dropna(subset=["traces"]).copy()
+        frame["case"] = frame["workload"] + " " + frame["framework"] + " " + frame["mode"]
+        _grouped_bars(c, frame, "case", "variant", "traces")
+        c.set_ylabel("traces / compiles over the sequence")
+        distinct = int(frame["distinct_shapes"].max()) if "distinct_shapes" in frame else None
+        c.set_title(f"retracing under changing shapes ({distinct} distinct shapes)")
+        c.tick_params(axis="x", rotation=30)
+        _grouped_bars(d, frame, "case", "variant", "sequence_total_s")
+        d.set_ylabel("time for the whole shape sequence, s")
+        d.set_title("cost of the shape sequence (first calls included)")
+        d.tick_params(axis="x", rotation=30)
+    fig.suptitle("F4 · static vs dynamic graphs\n" + environment_caption(table), fontsize=9)
+    return fig
 
 
 def save_figure(fig: plt.Figure, directory: Path | str, name: str) -> list[Path]:

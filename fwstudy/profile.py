@@ -14,7 +14,14 @@ from typing import Any
 
 import yaml
 
-from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, check_choice, check_positive_int
+from fwstudy.config import (
+    ALL_MODES,
+    DEVICES,
+    FRAMEWORKS,
+    SCALINGS,
+    check_choice,
+    check_positive_int,
+)
 from fwstudy.errors import BadInput, choices
 
 
@@ -33,6 +40,31 @@ class Profile:
     inference_batch_size: int = 256
     latency_calls: int = 200
     gemm_size: int = 1024
+    # F4: workloads whose compile cost is measured (cold and warm; default: ``workloads``),
+    # and the changing-shape sequence of the retracing experiment.
+    graph_workloads: list[str] | None = None
+    compile_repeats: int = 1  # F4 compile trials (two processes each: cold, then warm)
+    inference_workloads: list[str] | None = None  # F5 (default: ``workloads``)
+    retrace_workloads: list[str] = field(default_factory=lambda: ["mlp", "lstm"])
+    retrace_batches: list[int] = field(default_factory=lambda: [16, 32, 48, 16, 64, 32])
+    retrace_lengths: list[int] = field(default_factory=lambda: [20, 50, 30, 20, 40, 50])
+    retrace_repeats: int = 1  # trace counts are deterministic; repeats only tighten the times
+    # F3 (fwstudy.scaling): sweeps around the workload's default point, each framework in
+    # every mode of sweep_modes it has; sweep_threads None = 1, 2, 4, ... and all cores.
+    sweep_modes: list[str] = field(default_factory=lambda: ["eager", "compiled"])
+    sweep_batch_sizes: list[int] = field(default_factory=lambda: [16, 64, 128, 256, 512])
+    sweep_threads: list[int] | None = None
+    sweep_widths: list[int] = field(default_factory=lambda: [128, 256, 512, 1024, 2048])
+    # Data-parallel scaling: workers 1..N, each with dp_threads_per_worker threads; strong
+    # keeps the global batch at the workload's default, weak gives each worker that batch.
+    dp_workers: list[int] = field(default_factory=lambda: [1, 2])
+    dp_scalings: list[str] = field(default_factory=lambda: list(SCALINGS))
+    dp_modes: list[str] = field(default_factory=lambda: ["eager"])
+    dp_threads_per_worker: int = 1
+    # Timed steps and independent trials of the F3 trials (None: ``steps``, ``repeats``);
+    # warm-up is ``warmup``.
+    scaling_steps: int | None = None
+    scaling_repeats: int | None = None
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
@@ -52,6 +84,24 @@ class Profile:
                 raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
             for value in values:
                 check_choice(name[:-1], value, valid)
+        for name in ("graph_workloads", "retrace_workloads", "inference_workloads"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not isinstance(values, list):
+                raise BadInput(f"{name} must be a list of: {choices(sorted(WORKLOADS))}")
+            for value in values:
+                check_choice("workload", value, sorted(WORKLOADS))
+        for name in ("retrace_batches", "retrace_lengths"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of positive integers")
+            for value in values:
+                check_positive_int(name, value)
+        check_positive_int("retrace_repeats", self.retrace_repeats)
+        check_positive_int("compile_repeats", self.compile_repeats)
+        if len(self.retrace_lengths) != len(self.retrace_batches):
+            raise BadInput("retrace_lengths must be as long as retrace_batches")
         if self.threads is not None:
             check_positive_int("threads", self.threads)
         check_positive_int("warmup", self.warmup, allow_zero=True)
@@ -61,12 +111,33 @@ class Profile:
         check_positive_int("inference_batch_size", self.inference_batch_size)
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("gemm_size", self.gemm_size)
+        self._check_scaling()
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:
             raise BadInput(f"trial_timeout_s must be > 0, got {self.trial_timeout_s}")
         if not isinstance(self.force, bool):
             raise BadInput(f"force must be true or false, got {self.force!r}")
+
+    def _check_scaling(self) -> None:
+        for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1], value, valid)
+        for name in ("sweep_batch_sizes", "sweep_threads", "sweep_widths", "dp_workers"):
+            values = getattr(self, name)
+            if values is None and name == "sweep_threads":
+                continue
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of integers >= 1")
+            for value in values:
+                check_positive_int(name, value)
+        check_positive_int("dp_threads_per_worker", self.dp_threads_per_worker)
+        for name in ("scaling_steps", "scaling_repeats"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> Profile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -53,13 +54,30 @@ def add_mfu(record: dict[str, Any], gemm_size: int, python: str) -> None:
         metrics["mfu"] = metrics["achieved_gflops"] / peak["gemm_peak_gflops"]
 
 
-def run_single(config: TrialConfig, trial_id: str, python: str) -> dict[str, Any]:
+def compile_cache_variables(cache_dir: str) -> dict[str, str]:
+    """Point every persistent compile cache of both frameworks at ``cache_dir``: a fresh one
+    makes a cold compile, a reused one a warm compile. (Without this, inductor would reuse
+    /tmp/torchinductor_<user> across trials while XLA starts cold: an unfair F1.)"""
+    return {
+        "FWSTUDY_COMPILE_CACHE": cache_dir,
+        "TORCHINDUCTOR_CACHE_DIR": str(Path(cache_dir, "inductor")),
+        "TRITON_CACHE_DIR": str(Path(cache_dir, "triton")),
+        "TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={Path(cache_dir, 'xla')}",
+    }
+
+
+def run_single(
+    config: TrialConfig, trial_id: str, python: str, cache_dir: str | None = None
+) -> dict[str, Any]:
+    """One child process; its compile caches are fresh unless ``cache_dir`` is given."""
     with tempfile.TemporaryDirectory(prefix="fwstudy-trial-") as tmp:
         config_path = Path(tmp, "config.json")
         out_path = Path(tmp, "record.json")
         config_path.write_text(json.dumps(config.to_dict()))
         argv = [python, "-m", "fwstudy", "_child", str(config_path), trial_id, str(out_path)]
-        outcome = run_child(argv, timeout_s=config.timeout_s, env=child_environment(config))
+        env = child_environment(config)
+        env.update(compile_cache_variables(cache_dir or str(Path(tmp, "cache"))))
+        outcome = run_child(argv, timeout_s=config.timeout_s, env=env)
         if out_path.exists() and not outcome.timed_out:
             record = json.loads(out_path.read_text())
         else:
@@ -68,18 +86,44 @@ def run_single(config: TrialConfig, trial_id: str, python: str) -> dict[str, Any
     return record
 
 
+def run_compile_trial(config: TrialConfig, trial_id: str, python: str) -> dict[str, Any]:
+    """Cold compile (fresh process, empty caches) with its full measurement, then a warm
+    compile: a second fresh process whose first call finds the caches the first one filled."""
+    with tempfile.TemporaryDirectory(prefix="fwstudy-cache-") as cache:
+        record = run_single(config, trial_id, python, cache_dir=cache)
+        if record["status"] != "ok":
+            return record
+        probe = dataclasses.replace(config, steps=1, warmup=0, task="train")
+        warm = run_single(probe, trial_id, python, cache_dir=cache)
+    metrics = record["metrics"]
+    metrics["compile_cold_s"] = metrics["compile_s"]
+    if warm["status"] == "ok":
+        metrics["compile_warm_s"] = warm["metrics"]["compile_s"]
+    record["env"]["compile_warm_probe"] = {"status": warm["status"], "error": warm["error"]}
+    return record
+
+
 def run_trial(
-    config: TrialConfig, *, python: str = sys.executable, gemm_size: int = DEFAULT_GEMM_SIZE
+    config: TrialConfig,
+    *,
+    python: str = sys.executable,
+    gemm_size: int = DEFAULT_GEMM_SIZE,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """Measure one trial in fresh processes; always returns a record, never raises for a child.
 
-    ``gemm_size`` sizes the GEMM whose measured peak MFU is relative to."""
+    ``gemm_size`` sizes the GEMM whose measured peak MFU is relative to. ``cache_dir`` shares
+    compile caches between the trials of a batch (a steady-state figure need not pay a cold
+    compile per repeat); by default, and always for ``compile`` trials, caches start empty.
+    The record's env says which (variables.FWSTUDY_COMPILE_CACHE)."""
     trial_id = config.identity(code_version())
     if config.workers > 1:
         from fwstudy.distributed import run_distributed_trial
 
         record = run_distributed_trial(config, trial_id, python=python)
+    elif config.task == "compile":
+        record = run_compile_trial(config, trial_id, python)
     else:
-        record = run_single(config, trial_id, python)
+        record = run_single(config, trial_id, python, cache_dir=cache_dir)
     add_mfu(record, gemm_size, python)
     return record

@@ -15,6 +15,8 @@ NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
 FIGURES = {
     "01_training_speed": ["training_speed"],
     "02_resource_usage": ["resource_usage"],
+    "03_scalability": ["scalability"],
+    "04_graph_modes": ["graph_modes"],
     "05_inference": ["inference"],
     "11_hardware": ["hardware"],
 }

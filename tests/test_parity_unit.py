@@ -112,7 +112,7 @@ def test_request_defaults_to_the_dataset_only_with_steps():
 @pytest.mark.parametrize(
     ("request_", "message"),
     [
-        (ParityRequest("resnet"), "valid workloads: cnn, lstm, mlp, transformer"),
+        (ParityRequest("resnet"), "valid workloads: adaptive, cnn, lstm, mlp, transformer"),
         (ParityRequest("mlp", steps=-1), "steps must be >= 0"),
         (ParityRequest("mlp", source="jax"), "valid frameworks"),
         (ParityRequest("mlp", data="imagenet"), "valid data sources"),

@@ -37,3 +37,18 @@ def test_training_speed_configs_interleave_frameworks_and_skip_missing_modes():
         (1, "eager", "tensorflow"), (1, "eager", "torch"), (1, "graph", "tensorflow"),
     ]
     assert all(c.threads == 1 for c in configs)
+
+
+def test_every_notebook_declares_every_profile_parameter():
+    """papermill injects the whole parameter file: a key a notebook doesn't declare would be
+    an 'unknown parameter' there, and the notebook could not be run by hand with it."""
+    import dataclasses
+
+    import nbformat
+
+    names = {f.name for f in dataclasses.fields(Profile)}
+    for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
+        assert declared == names, f"{path.name}: missing {names - declared}, extra {declared - names}"

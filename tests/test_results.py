@@ -129,3 +129,25 @@ def test_force_measures_shared_trials_once_per_run(tmp_path, monkeypatch):
     monkeypatch.setenv("FWSTUDY_RUN_ID", "run-3")
     run_batch(configs(1), store, run=run, force=True, progress=lambda line: None)
     assert run.calls == 6
+
+
+def test_retrace_fields_are_validated():
+    from fwstudy.errors import BadInput
+
+    base = dict(workload="lstm", framework="torch", mode="compiled", task="retrace")
+    good = TrialConfig(**base, variant="dynamic", batch_sequence=[8, 16], length_sequence=[10, 50])
+    assert good.batch_sequence == (8, 16)
+    for bad, message in [
+        (dict(variant="reduce_retracing", batch_sequence=[8]), "valid variants: default, dynamic"),
+        (dict(variant="dynamic"), "needs a non-empty batch_sequence"),
+        (dict(variant="dynamic", batch_sequence=[8, 16], length_sequence=[10]), "as long as"),
+        (dict(variant="dynamic", batch_sequence=[8], length_sequence=[500]), "exceeds"),
+        (dict(variant="dynamic", batch_sequence=[0]), "batch_sequence must be >= 1"),
+    ]:
+        with pytest.raises(BadInput, match=message):
+            TrialConfig(**base, **bad)
+    with pytest.raises(BadInput, match="belong to task 'retrace'"):
+        TrialConfig(workload="mlp", framework="torch", mode="eager", variant="dynamic")
+    with pytest.raises(BadInput, match="no sequence length"):
+        TrialConfig(workload="mlp", framework="torch", mode="compiled", task="retrace",
+                    variant="dynamic", batch_sequence=[8], length_sequence=[8])

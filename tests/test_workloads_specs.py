@@ -1,4 +1,4 @@
-"""The framework-neutral specs of the four workloads: registry, parameters, shapes, FLOPs."""
+"""The framework-neutral specs of the workloads: registry, parameters, shapes, FLOPs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fwstudy import cli
 from fwstudy.errors import BadInput
 from fwstudy.workloads import WORKLOADS, get_workload
 
-NAMES = ["cnn", "lstm", "mlp", "transformer"]
+NAMES = ["adaptive", "cnn", "lstm", "mlp", "transformer"]
 
 # STUDY.md's default shapes, counted by hand.
 PARAMS = {
@@ -24,11 +24,12 @@ PARAMS = {
     + 2 * ((4 * 128 * 128 + 4 * 128) + (128 * 512 + 512 + 512 * 128 + 128) + 4 * 128)
     + 128 * 10
     + 10,
+    "adaptive": 64 * 256 + 256 + 256 * 256 + 256 * 10 + 10,  # not in STUDY.md: issue 5's F4 model
 }
-BATCH = {"mlp": 128, "cnn": 64, "lstm": 64, "transformer": 32}
+BATCH = {"mlp": 128, "cnn": 64, "lstm": 64, "transformer": 32, "adaptive": 128}
 
 
-def test_registry_holds_the_four_workloads():
+def test_registry_holds_every_workload():
     assert sorted(WORKLOADS) == NAMES
 
 
@@ -62,6 +63,7 @@ def test_synthetic_batches_are_seeded_and_shaped(name):
         "cnn": ((5, 28, 28, 1), np.float32),  # channels last: the one neutral layout
         "lstm": ((5, 50), np.int64),
         "transformer": ((5, 64), np.int64),
+        "adaptive": ((5, 64), np.float32),
     }[name]
     assert (x1.shape, x1.dtype) == expected
     if x1.dtype == np.int64:

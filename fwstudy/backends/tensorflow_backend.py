@@ -10,7 +10,15 @@ import numpy as np
 import tensorflow as tf
 
 from fwstudy import training
-from fwstudy.backends import InferResult, TrainResult, TrialError, overhead_blocks
+from fwstudy.backends import (
+    InferResult,
+    RetraceResult,
+    TrainResult,
+    TrialError,
+    overhead_blocks,
+    shape_sequence,
+    shaped_params,
+)
 from fwstudy.config import TrialConfig
 from fwstudy.timing import StepSamples, measure_steps
 from fwstudy.workloads.spec import WorkloadSpec
@@ -130,11 +138,6 @@ class Training:
                 tf.test.experimental.sync_devices()
         return time.perf_counter() - start
 
-    def harness(self, steps: int) -> float:
-        start = time.perf_counter()
-        measure_steps(self.step, 0, steps)
-        return time.perf_counter() - start
-
     def fit_samples(self) -> StepSamples:
         """Keras ``fit`` owns its loop: the in-memory batches go through a tf.data pipeline, as
         every ``fit`` user's do, and the first batch (the trace) is reported as compile time."""
@@ -191,12 +194,49 @@ def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
     )
 
 
+def retrace_function(run: Training, config: TrialConfig):
+    """The tf.function of a retrace variant: plain (one trace per new shape), reduce_retracing
+    (TF generalizes shapes after a retrace), input_signature (one trace, dims left None)."""
+    jit = config.mode == "compiled"
+    if config.variant == "reduce_retracing":
+        return tf.function(run.train_step, jit_compile=jit, reduce_retracing=True)
+    if config.variant == "input_signature":
+        x, y = run.batches[0]
+        x_shape = [None] * len(x.shape) if config.length_sequence else [None, *x.shape[1:]]
+        signature = [tf.TensorSpec(x_shape, x.dtype), tf.TensorSpec([None], y.dtype)]
+        return tf.function(run.train_step, jit_compile=jit, input_signature=signature)
+    return tf.function(run.train_step, jit_compile=jit)
+
+
+def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
+    if config.mode == "fit":
+        raise TrialError("retrace counts tf.function traces: modes eager, graph and compiled")
+    run = Training(config, spec)
+    fn = run.train_step if config.mode == "eager" else retrace_function(run, config)
+    gen = np.random.default_rng(config.seed + 1)
+    times = []
+    with tf.device(run.device):
+        for batch, length in shape_sequence(config):
+            x, y = (tf.constant(a) for a in spec.synthetic_batch(shaped_params(config.workload_params, length), batch, gen))
+            start = time.perf_counter()
+            loss = fn(x, y)
+            if run.on_gpu:
+                tf.test.experimental.sync_devices()
+            float(loss)
+            times.append(time.perf_counter() - start)
+    traces = 0 if config.mode == "eager" else int(fn.experimental_get_tracing_count())
+    return RetraceResult(
+        shape_times_s=times, traces=traces, params=run.model.count_params(),
+        framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
+    )
+
+
 def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]:
     if config.mode == "fit":
         raise TrialError("fit runs Keras' own loop: there is no harness loop to compare")
     run = Training(config, spec)
     measure_steps(run.step, config.warmup, 1)  # trace/compile and warm up before either loop
-    return overhead_blocks(run.bare, run.harness, config.steps, blocks)
+    return overhead_blocks(run.bare, run.step, config.steps, blocks)
 
 
 def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:

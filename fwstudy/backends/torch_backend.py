@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from fwstudy import training
-from fwstudy.backends import InferResult, TrainResult, TrialError, overhead_blocks
+from fwstudy.backends import (
+    InferResult,
+    RetraceResult,
+    TrainResult,
+    TrialError,
+    overhead_blocks,
+    shape_sequence,
+    shaped_params,
+)
 from fwstudy.config import TrialConfig
 from fwstudy.timing import measure_steps
 from fwstudy.workloads.spec import WorkloadSpec
@@ -59,7 +67,7 @@ class Training:
     """Model, batches and optimizer of one trial; ``step`` is what the harness times and
     ``bare`` the same training written as a plain loop, for the overhead benchmark."""
 
-    def __init__(self, config: TrialConfig, spec: WorkloadSpec):
+    def __init__(self, config: TrialConfig, spec: WorkloadSpec, dynamic: bool | None = None):
         self.device = configure(config)
         params = config.workload_params
         torch.manual_seed(config.seed)
@@ -77,7 +85,9 @@ class Training:
             betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
             eps=training.ADAM_EPSILON,
         )
-        self.forward = torch.compile(self.model) if config.mode == "compiled" else self.model
+        self.forward = (
+            torch.compile(self.model, dynamic=dynamic) if config.mode == "compiled" else self.model
+        )
         self.sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -101,20 +111,58 @@ class Training:
         self.sync()
         return time.perf_counter() - start
 
-    def harness(self, steps: int) -> float:
-        start = time.perf_counter()
-        measure_steps(self.step, 0, steps)
-        return time.perf_counter() - start
-
     def param_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+
+def dynamo_counts() -> dict[str, int]:
+    """What torch.compile did: frames compiled (first compile plus recompiles), distinct
+    graphs, and graph breaks (code dynamo could not capture, run eagerly in between)."""
+    from torch._dynamo.utils import counters
+
+    return {
+        "compiles": int(counters["frames"]["ok"]),
+        "graphs": int(counters["stats"]["unique_graphs"]),
+        "graph_breaks": int(sum(counters["graph_break"].values())),
+    }
 
 
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
     run = Training(config, spec)
     samples = measure_steps(run.step, config.warmup, config.steps)
+    env = framework_env(config, run.device)
+    if config.mode == "compiled":
+        # nn.LSTM, for one, is skipped by dynamo (allow_rnn=False): the counts make that visible.
+        env["dynamo"] = dynamo_counts()
     return TrainResult(
-        samples=samples, params=run.param_count(),
+        samples=samples, params=run.param_count(), framework_env=env,
+        gpu_peak_mb=gpu_peak_mb(run.device),
+    )
+
+
+def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
+    """Training steps over changing shapes; ``dynamic`` variant: ``torch.compile(dynamic=True)``,
+    default: ``dynamic`` unset (dynamo specializes, then recompiles with dynamic dims)."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    run = Training(config, spec, dynamic=True if config.variant == "dynamic" else None)
+    gen = np.random.default_rng(config.seed + 1)
+    times = []
+    for batch, length in shape_sequence(config):
+        x, y = to_device(spec.synthetic_batch(shaped_params(config.workload_params, length), batch, gen), run.device)
+        start = time.perf_counter()
+        run.optimizer.zero_grad(set_to_none=True)
+        loss = run.loss_fn(run.forward(x), y)
+        loss.backward()
+        run.optimizer.step()
+        run.sync()
+        loss.item()
+        times.append(time.perf_counter() - start)
+    counts = dynamo_counts() if config.mode == "compiled" else {"compiles": 0, "graphs": 0, "graph_breaks": 0}
+    return RetraceResult(
+        shape_times_s=times, traces=counts["compiles"], graphs=counts["graphs"],
+        graph_breaks=counts["graph_breaks"], params=run.param_count(),
         framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
     )
 
@@ -122,7 +170,7 @@ def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
 def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]:
     run = Training(config, spec)
     measure_steps(run.step, config.warmup, 1)  # compile and warm up before either loop
-    return overhead_blocks(run.bare, run.harness, config.steps, blocks)
+    return overhead_blocks(run.bare, run.step, config.steps, blocks)
 
 
 def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:

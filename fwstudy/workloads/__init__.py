@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fwstudy.errors import BadInput, choices
+from fwstudy.workloads.adaptive.spec import SPEC as ADAPTIVE
 from fwstudy.workloads.cnn.spec import SPEC as CNN
 from fwstudy.workloads.lstm.spec import SPEC as LSTM
 from fwstudy.workloads.mlp.spec import SPEC as MLP
@@ -32,3 +33,4 @@ register(MLP)
 register(CNN)
 register(LSTM)
 register(TRANSFORMER)
+register(ADAPTIVE)

@@ -12,24 +12,31 @@ from fwstudy.workloads.transformer.spec import LAYER_NORM_EPSILON
 
 
 class PositionEmbedding(keras.layers.Layer):
-    """Adds one learned (length, d_model) weight: the twin of ``Transformer.positions``."""
+    """Adds one learned (length, d_model) weight: the twin of ``Transformer.positions``.
+
+    Shorter sequences use the first positions, so one model serves the changing sequence
+    lengths of the retracing experiment (F4), as the PyTorch twin does."""
+
+    def __init__(self, length: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.length = length
 
     def build(self, input_shape) -> None:
         self.positions = self.add_weight(
-            shape=tuple(input_shape[1:]),
+            shape=(self.length, input_shape[-1]),
             initializer=keras.initializers.RandomNormal(stddev=0.02),
             name="positions",
         )
 
     def call(self, x):
-        return x + self.positions
+        return x + self.positions[: keras.ops.shape(x)[1]]
 
 
 def build_model(params: Mapping[str, Any]) -> keras.Model:
     d, heads = params["d_model"], params["heads"]
-    tokens = keras.Input(shape=(params["length"],), dtype="int64")
+    tokens = keras.Input(shape=(None,), dtype="int64")  # any length up to params["length"]
     x = keras.layers.Embedding(params["vocab"], d, name="embed")(tokens)
-    x = PositionEmbedding(name="positions")(x)
+    x = PositionEmbedding(params["length"], name="positions")(x)
     for i in range(params["layers"]):
         attended = keras.layers.MultiHeadAttention(heads, d // heads, name=f"enc{i}_attn")(x, x)
         x = keras.layers.Add(name=f"enc{i}_add1")([x, attended])
