@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fwstudy import training
+from fwstudy.backends.tensorflow_backend import make_optimizer
 from fwstudy.config import modes_for
 from fwstudy.parity_child import error_text
 from fwstudy.parity_modes import mode_key, optional_module
@@ -98,15 +98,6 @@ def compute(
             probe_arrays, info["probe"] = probe.probe(model, params, job, inputs)
             arrays.update({f"probe:{n}": a for n, a in probe_arrays.items()})
     return arrays, info
-
-
-def make_optimizer() -> keras.optimizers.Optimizer:
-    return keras.optimizers.Adam(
-        learning_rate=training.LEARNING_RATE,
-        beta_1=training.ADAM_BETA_1,
-        beta_2=training.ADAM_BETA_2,
-        epsilon=training.ADAM_EPSILON,
-    )
 
 
 def restore(variables: Mapping[str, Any], weights: Mapping[str, np.ndarray]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fwstudy import training
+from fwstudy.backends.torch_backend import make_optimizer
 from fwstudy.config import modes_for
 from fwstudy.parity_child import error_text
 from fwstudy.parity_modes import mode_key, optional_module
@@ -78,15 +78,6 @@ def compute(
             probe_arrays, info["probe"] = probe.probe(model, params, job, inputs)
             arrays.update({f"probe:{n}": a for n, a in probe_arrays.items()})
     return arrays, info
-
-
-def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(
-        model.parameters(),
-        lr=training.LEARNING_RATE,
-        betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
-        eps=training.ADAM_EPSILON,
-    )
 
 
 def run_mode(

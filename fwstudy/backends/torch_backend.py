@@ -59,6 +59,16 @@ def to_device(batch: tuple[np.ndarray, ...], device: torch.device) -> tuple[torc
     return tuple(torch.as_tensor(a).to(device) for a in batch)
 
 
+def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """Adam with the constants of fwstudy.training, shared by trials and the parity gate."""
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=training.LEARNING_RATE,
+        betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
+        eps=training.ADAM_EPSILON,
+    )
+
+
 def gpu_peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
@@ -79,12 +89,7 @@ class Training:
             for _ in range(training.BATCH_POOL)
         ]
         self.loss_fn = nn.CrossEntropyLoss()
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
-            lr=training.LEARNING_RATE,
-            betas=(training.ADAM_BETA_1, training.ADAM_BETA_2),
-            eps=training.ADAM_EPSILON,
-        )
+        self.optimizer = make_optimizer(self.model)
         self.forward = (
             torch.compile(self.model, dynamic=dynamic) if config.mode == "compiled" else self.model
         )

@@ -74,7 +74,7 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel
 
     from fwstudy import collectors, training
-    from fwstudy.backends.torch_backend import configure, framework_env
+    from fwstudy.backends.torch_backend import configure, framework_env, make_optimizer
     from fwstudy.distributed.plan import shard
     from fwstudy.distributed.worker import fault_hook, samples_payload
     from fwstudy.environment import frameworks_loaded
@@ -113,10 +113,7 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
         for _ in range(training.BATCH_POOL)
     ]
     loss_fn = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=training.LEARNING_RATE,
-        betas=(training.ADAM_BETA_1, training.ADAM_BETA_2), eps=training.ADAM_EPSILON,
-    )
+    optimizer = make_optimizer(model)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     fault = fault_hook(ctx.rank)
     comm_ms: list[float] = []
