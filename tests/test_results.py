@@ -69,7 +69,8 @@ class Counter:
         return fake_record(config, 10.0 + config.repeat)
 
 
-def test_second_run_reuses_and_force_remeasures(tmp_path):
+def test_second_run_reuses_and_force_remeasures(tmp_path, monkeypatch):
+    monkeypatch.delenv("FWSTUDY_RUN_ID", raising=False)  # `make` exports one for its run
     store = ResultStore(tmp_path)
     run = Counter()
     lines = []
