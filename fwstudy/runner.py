@@ -114,7 +114,8 @@ def run_trial(
 
     ``gemm_size`` sizes the GEMM whose measured peak MFU is relative to. ``cache_dir`` shares
     compile caches between the trials of a batch (a steady-state figure need not pay a cold
-    compile per repeat); by default, and always for ``compile`` trials, caches start empty.
+    compile per repeat); by default, and always for ``compile`` and ``retrace`` trials (whose
+    point is the first-call cost), caches start empty.
     The record's env says which (variables.FWSTUDY_COMPILE_CACHE)."""
     trial_id = config.identity(code_version())
     if config.workers > 1:
@@ -124,6 +125,8 @@ def run_trial(
     elif config.task == "compile":
         record = run_compile_trial(config, trial_id, python)
     else:
-        record = run_single(config, trial_id, python, cache_dir=cache_dir)
+        # A retrace trial compares first-call costs between variants: never a warm cache.
+        shared = cache_dir if config.task in ("train", "inference") else None
+        record = run_single(config, trial_id, python, cache_dir=shared)
     add_mfu(record, gemm_size, python)
     return record
