@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from fwstudy import data
 from fwstudy.errors import BadInput
 from fwstudy.workloads.spec import Layer, WorkloadSpec
 
@@ -73,14 +70,8 @@ def shape_text(params: Mapping[str, Any]) -> str:
     )
 
 
-def synthetic_batch(params: Mapping[str, Any], batch_size: int, gen: np.random.Generator):
-    """Token-task batches: as cheap as random tokens, and their labels mean something."""
-    return data.token_batch(gen, batch_size, params["vocab"], params["length"], params["classes"])
-
-
-def dataset(params: Mapping[str, Any]) -> data.Dataset:
-    return data.token_task(params["vocab"], params["length"], params["classes"])
-
+# The same seeded token task as the LSTM: both sequence models learn one labelled rule.
+from fwstudy.workloads.lstm.spec import dataset, synthetic_batch  # noqa: E402
 
 SPEC = WorkloadSpec(
     name="transformer",
