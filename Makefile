@@ -50,7 +50,7 @@ figures: $(STAMP) ## run every notebook with papermill on parameters/$(PROFILE).
 	echo "figures written to figures/; executed notebooks in build/notebooks/"
 
 overhead: $(STAMP) ## benchmark: runner loop vs a bare hand-written loop, per framework and workload
-	$(PY) -m fwstudy.overhead
+	$(PY) -m fwstudy.harness.overhead
 
 lab: $(STAMP) ## open the notebooks in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from fwstudy.config import ALL_MODES, DEVICES, FRAMEWORKS, TASKS, TrialConfig, modes_for
+from fwstudy.config.trial import ALL_MODES, DEVICES, FRAMEWORKS, TASKS, TrialConfig, modes_for
 from fwstudy.errors import BadInput, choices
 
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gemm-size", type=strict_int, default=1024, help="GEMM size of the MFU peak (default 1024)"
     )
     run.add_argument("--json", action="store_true", help="print exactly one JSON record")
-    from fwstudy.distributed import cli_options as distributed_options
+    from fwstudy.harness.distributed import cli_options as distributed_options
 
     distributed_options.add_arguments(run)
 
@@ -118,8 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-profile", help="validate a papermill parameter file")
     check.add_argument("path")
 
-    child = sub.add_parser("_child")  # internal: the isolated trial process
-    child.add_argument("args", nargs=3)
     return parser
 
 
@@ -141,7 +139,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
     }
     if args.threads is not None:
         options["threads"] = args.threads
-    from fwstudy.distributed import cli_options as distributed_options
+    from fwstudy.harness.distributed import cli_options as distributed_options
 
     distributed_options.apply(args, options)
     return TrialConfig(**options)
@@ -163,7 +161,7 @@ def summary_line(record: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fwstudy.runner import run_trial
+    from fwstudy.harness.runner import run_trial
 
     config = config_from_args(args)
     print(f"fwstudy: running {config.label()} in a fresh process ...", file=sys.stderr)
@@ -178,7 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from fwstudy.parity import ParityRequest, run_parity, summary_text
+    from fwstudy.parity.gate import ParityRequest, run_parity
+    from fwstudy.parity.report import summary_text
 
     options: dict[str, Any] = {
         "workload": args.workload,
@@ -220,7 +219,7 @@ def cmd_list() -> int:
 
 
 def cmd_check_profile(path: str) -> int:
-    from fwstudy.profile import load_profile_file
+    from fwstudy.config.profile import load_profile_file
 
     profile = load_profile_file(path)
     print(f"{path}: profile {profile.profile!r} is valid")
@@ -231,10 +230,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "_child":
-            from fwstudy.child import main as child_main
-
-            return child_main(args.args)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "list":

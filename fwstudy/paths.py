@@ -28,5 +28,11 @@ def results_dir(profile: str, override: str | os.PathLike | None = None) -> Path
     return Path(override) if override else project_root() / "results" / profile
 
 
-def figures_dir(override: str | os.PathLike | None = None) -> Path:
-    return Path(override) if override else project_root() / "figures"
+def figures_dir(profile: str, override: str | os.PathLike | None = None) -> Path:
+    """``figures/<profile>/``: running smoke never overwrites quick's figures."""
+    return Path(override) if override else project_root() / "figures" / profile
+
+
+def build_dir(profile: str) -> Path:
+    """``build/<profile>/``: the executed notebooks (``notebooks/``) of that profile."""
+    return project_root() / "build" / profile

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fwstudy.config import TrialConfig
-from fwstudy.environment import code_version
-from fwstudy.record import make_record
+from fwstudy.config.trial import TrialConfig
+from fwstudy.harness.environment import code_version
+from fwstudy.harness.record import make_record
 
 PROJECT = Path(__file__).resolve().parent.parent
 

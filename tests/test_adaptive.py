@@ -16,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from fwstudy.config import FRAMEWORKS, TrialConfig, modes_for
+from fwstudy.config.trial import FRAMEWORKS, TrialConfig, modes_for
 from fwstudy.errors import BadInput
-from fwstudy.parity_modes import MODE_TOLERANCE, compare_modes, mode_key, modes_verdict
+from fwstudy.parity.modes import MODE_TOLERANCE, compare_modes, mode_key, modes_verdict
 from fwstudy.workloads import WORKLOADS, get_workload
 from fwstudy.workloads import transfer as t
 from fwstudy.workloads.adaptive import expressiveness
@@ -247,7 +247,7 @@ def parity_modes(workload: str) -> tuple[int, dict, str]:
 
 
 def short_trial(framework: str, mode: str) -> dict:
-    from fwstudy.runner import run_trial
+    from fwstudy.harness.runner import run_trial
 
     config = TrialConfig(workload="adaptive", framework=framework, mode=mode, steps=3, warmup=1, threads=1)
     return run_trial(config)

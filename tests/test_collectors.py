@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from fwstudy import collectors
-from fwstudy.peak import summarize_gemm, theoretical_peak_gflops
-from fwstudy.timing import StepSamples, cpu_metrics, latency_metrics, measure_steps
+from fwstudy.harness.peak import summarize_gemm, theoretical_peak_gflops
+from fwstudy.measure import collectors
+from fwstudy.measure.timing import StepSamples, cpu_metrics, latency_metrics, measure_steps
 
 
 def test_sampler_and_high_water_see_an_allocation_after_the_reset():

@@ -14,10 +14,11 @@ import time
 import psutil
 import pytest
 
-from fwstudy.config import TrialConfig
-from fwstudy.distributed import cli_options, processes
-from fwstudy.distributed.collect import torchrun_root_cause
-from fwstudy.distributed.plan import (
+from fwstudy.config.trial import TrialConfig
+from fwstudy.errors import BadInput
+from fwstudy.harness.distributed import cli_options, processes
+from fwstudy.harness.distributed.collect import torchrun_root_cause
+from fwstudy.harness.distributed.plan import (
     LaunchOptions,
     free_ports,
     make_plan,
@@ -26,9 +27,8 @@ from fwstudy.distributed.plan import (
     tf_config,
     torchrun_arguments,
 )
-from fwstudy.distributed.worker import FAULT_AFTER_VARIABLE, FAULT_RANK_VARIABLE
-from fwstudy.errors import BadInput
-from fwstudy.runner import run_trial
+from fwstudy.harness.distributed.worker import FAULT_AFTER_VARIABLE, FAULT_RANK_VARIABLE
+from fwstudy.harness.runner import run_trial
 
 TORCHRUN_FAILURE = """
 torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
@@ -162,8 +162,8 @@ def test_a_fit_or_inference_trial_is_a_failed_record_without_a_launch():
 def test_the_parent_side_imports_no_framework():
     code = (
         "import sys\n"
-        "import fwstudy.distributed, fwstudy.distributed.collect, fwstudy.distributed.launch\n"
-        "import fwstudy.distributed.cli_options, fwstudy.scaling, fwstudy.scaling_plots\n"
+        "import fwstudy.harness.distributed, fwstudy.harness.distributed.collect, fwstudy.harness.distributed.launch\n"
+        "import fwstudy.harness.distributed.cli_options, fwstudy.figures.scalability\n"
         "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'framework imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -307,7 +307,7 @@ def test_a_worker_process_dies_with_its_launcher(tmp_path):
     """die_with_parent: a worker whose launcher is SIGKILLed is killed by the kernel."""
     code = (
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'from fwstudy.distributed.worker import "
+        "child = subprocess.Popen([sys.executable, '-c', 'from fwstudy.harness.distributed.worker import "
         "die_with_parent; die_with_parent(); import time; time.sleep(300)'])\n"
         "print(child.pid, flush=True); time.sleep(300)\n"
     )

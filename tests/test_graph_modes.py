@@ -6,9 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from fwstudy.config import TrialConfig
-from fwstudy.graph_modes import speedup_table
-from fwstudy.runner import run_trial
+from fwstudy.config.trial import TrialConfig
+from fwstudy.figures.graph_modes import speedup_table
+from fwstudy.harness.runner import run_trial
 
 
 def rows(trials):

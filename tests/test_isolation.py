@@ -5,9 +5,9 @@ import time
 
 import psutil
 
-from fwstudy.config import TrialConfig
-from fwstudy.isolation import run_child
-from fwstudy.runner import run_trial
+from fwstudy.config.trial import TrialConfig
+from fwstudy.harness.process import run_child
+from fwstudy.harness.runner import run_trial
 
 PY = sys.executable
 

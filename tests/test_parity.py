@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from fwstudy.parity import FORWARD_TOLERANCE, GRADIENT_TOLERANCE, STEPS_TOLERANCE
+from fwstudy.parity.gate import FORWARD_TOLERANCE, GRADIENT_TOLERANCE, STEPS_TOLERANCE
 from fwstudy.workloads import get_workload
 
 WORKLOADS = ["mlp", "cnn", "lstm", "transformer"]

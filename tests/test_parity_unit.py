@@ -7,14 +7,8 @@ import pytest
 
 from fwstudy import cli
 from fwstudy.errors import BadInput
-from fwstudy.parity import (
-    GRADIENT_SCALE_FLOOR,
-    ParityRequest,
-    break_bias,
-    compare,
-    gradient_scale,
-    make_inputs,
-)
+from fwstudy.parity.compare import GRADIENT_SCALE_FLOOR, break_bias, compare, gradient_scale
+from fwstudy.parity.gate import ParityRequest, make_inputs
 from fwstudy.workloads import get_workload
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from fwstudy.config.profile import RUN_OPTIONS, Profile, load_profile_file, profile_from_notebook
 from fwstudy.errors import BadInput
-from fwstudy.profile import Profile, load_profile_file, profile_from_notebook
-from fwstudy.study import training_speed_configs
+from fwstudy.figures.trials import training_configs
 from tests.conftest import PROJECT
 
 
@@ -14,23 +14,52 @@ def test_shipped_profiles_are_valid_and_named_after_their_file(name):
     assert profile.profile == name
 
 
-def test_notebook_overlay_keeps_none_from_the_file_and_applies_the_rest():
-    namespace = {"profile": "smoke", "steps": 7, "modes": None, "force": None}
-    profile = profile_from_notebook(namespace)
+def test_notebook_profile_layers_file_injected_overrides_and_run_options():
+    """Later wins: the YAML, then what papermill injected, then overrides, then run options."""
     smoke = load_profile_file(PROJECT / "parameters" / "smoke.yaml")
-    assert profile.steps == 7
-    assert profile.modes == smoke.modes
-    assert profile.force is False
+    namespace = {"profile": "smoke", "steps": 7, "overrides": {"repeats": 3, "steps": 9},
+                 "force": True, "results_dir": None, "figures_dir": None}
+    profile = profile_from_notebook(namespace)
+    assert profile.steps == 9 and profile.repeats == 3 and profile.force is True
+    assert profile.modes == smoke.modes and profile.results_dir is None
+    assert profile_from_notebook({"profile": "smoke", "steps": 7}).steps == 7
+    assert profile_from_notebook({"profile": "smoke"}) == smoke
 
 
-def test_notebook_overlay_validates():
-    with pytest.raises(BadInput, match="steps must be >= 1"):
-        profile_from_notebook({"profile": "smoke", "steps": -1})
+def test_notebook_profile_takes_a_path_to_a_yaml_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("profile: mine\nworkloads: [cnn]\n")
+    profile = profile_from_notebook({"profile": str(path), "overrides": {}})
+    assert profile.profile == "mine" and profile.workloads == ["cnn"]
+
+
+@pytest.mark.parametrize(
+    "namespace, message",
+    [
+        ({"profile": "smoke", "steps": -1}, "steps must be >= 1"),
+        ({"profile": "smoke", "reapeats": 3}, "unknown notebook parameter 'reapeats'"),
+        ({"profile": "smoke", "overrides": {"reapeats": 3}}, "unknown parameter 'reapeats'"),
+        ({"profile": "nope"}, "unknown profile 'nope'; valid profiles: .*full.*quick.*smoke"),
+        ({"profile": "smoke", "overrides": {"profile": "x"}}, "cannot rename the profile"),
+        ({"profile": "smoke", "overrides": [1]}, "overrides must be a mapping"),
+    ],
+)
+def test_notebook_profile_rejects_bad_parameters_in_one_line(namespace, message):
+    with pytest.raises(BadInput, match=message) as info:
+        profile_from_notebook(namespace)
+    assert "\n" not in str(info.value)
+
+
+def test_notebook_profile_ignores_modules_functions_and_kernel_names():
+    import json
+
+    namespace = {"profile": "smoke", "json": json, "f": len, "In": [""], "Out": {}, "_": 1, "_i1": "x"}
+    assert profile_from_notebook(namespace).profile == "smoke"
 
 
 def test_training_speed_configs_interleave_frameworks_and_skip_missing_modes():
     profile = Profile(profile="t", modes=["eager", "graph"], repeats=2, threads=1)
-    configs = training_speed_configs(profile)
+    configs = training_configs(profile)
     labels = [(c.repeat, c.mode, c.framework) for c in configs]
     assert labels == [
         (0, "eager", "tensorflow"), (0, "eager", "torch"), (0, "graph", "tensorflow"),
@@ -39,16 +68,14 @@ def test_training_speed_configs_interleave_frameworks_and_skip_missing_modes():
     assert all(c.threads == 1 for c in configs)
 
 
-def test_every_notebook_declares_every_profile_parameter():
-    """papermill injects the whole parameter file: a key a notebook doesn't declare would be
-    an 'unknown parameter' there, and the notebook could not be run by hand with it."""
-    import dataclasses
-
+def test_notebook_parameters_cells_hold_only_what_a_reader_changes():
+    """The profile, ``overrides`` and the run options: the profile's fields live in its YAML
+    file, not in a copy per notebook (papermill's ``-f`` still injects them)."""
     import nbformat
 
-    names = {f.name for f in dataclasses.fields(Profile)}
+    expected = {"profile", "overrides", *RUN_OPTIONS}
     for path in sorted((PROJECT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
-        assert declared == names, f"{path.name}: missing {names - declared}, extra {declared - names}"
+        assert declared == expected, f"{path.name}: missing {expected - declared}, extra {declared - expected}"

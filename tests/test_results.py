@@ -5,9 +5,10 @@ import os
 import pandas as pd
 import pytest
 
-from fwstudy.batch import run_batch
-from fwstudy.config import TrialConfig
-from fwstudy.results import ResultStore, atomic_write_text, tidy_rows
+from fwstudy.config.trial import TrialConfig
+from fwstudy.harness.batch import run_batch
+from fwstudy.results.atomic import atomic_write_text
+from fwstudy.results.store import ResultStore, tidy_rows
 from tests.conftest import fake_record
 
 

@@ -7,13 +7,14 @@ import math
 import pandas as pd
 import pytest
 
-from fwstudy import scaling, scaling_plots
-from fwstudy.config import TrialConfig
-from fwstudy.environment import code_version
+from fwstudy.config.profile import Profile, load_profile_file
+from fwstudy.config.trial import TrialConfig
 from fwstudy.errors import BadInput
-from fwstudy.profile import Profile, load_profile_file
-from fwstudy.record import make_record
-from fwstudy.results import tidy_rows
+from fwstudy.figures import scalability as scaling
+from fwstudy.figures import scalability as scaling_plots
+from fwstudy.harness.environment import code_version
+from fwstudy.harness.record import make_record
+from fwstudy.results.store import tidy_rows
 from tests.conftest import PROJECT
 
 
@@ -89,7 +90,7 @@ def test_data_parallel_grid_strong_and_weak_share_the_one_worker_trial():
     # one worker of the data-parallel curves is the 1-thread point of the thread sweep
     sweep = {c.identity("v") for c in scaling.sweep_configs(prof)}
     assert one <= sweep
-    assert len(scaling.scaling_configs(prof)) == 24 + 2 * 2
+    assert len(scaling.configs(prof)) == 24 + 2 * 2
 
 
 def test_thread_counts_default_to_powers_of_two_and_all_cores():
@@ -172,7 +173,7 @@ def test_every_profile_file_defines_the_f3_grid(name):
 def test_quick_profile_keeps_f3_small():
     prof = load_profile_file(PROJECT / "parameters" / "quick.yaml")
     # about 30 trials of about 8 s on 2 cores: F3 within ~4 minutes of the quick study
-    assert len(scaling.scaling_configs(prof)) <= 30
+    assert len(scaling.configs(prof)) <= 30
 
 
 def test_figure_draws_every_panel_and_the_core_count(tmp_path):
@@ -187,11 +188,11 @@ def test_figure_draws_every_panel_and_the_core_count(tmp_path):
     table = table_of(records)
     eff = scaling.efficiency(table, points)
     assert scaling.machine_cores(table) == 2
-    fig = scaling_plots.scalability_figure(table, eff, cores=2)
+    fig = scaling_plots.draw(table, eff, cores=2)
     assert len(fig.axes) == 9
     threads_ax = fig.axes[1]
     assert any(line.get_xdata()[0] == 2 and line.get_linestyle() == ":" for line in threads_ax.lines)
-    from fwstudy.plots import save_figure
+    from fwstudy.figures.common import save_figure
 
     paths = save_figure(fig, tmp_path, "scalability")
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -1,4 +1,4 @@
-"""Known-data tests of fwstudy.stats: intervals cover known truths, flags fire where they must."""
+"""Known-data tests of fwstudy.results.stats: intervals cover known truths, flags fire where they must."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fwstudy import stats
+from fwstudy.results import stats
 
 
 def lognormal(median: float, n: int, seed: int, sigma: float = 0.3) -> np.ndarray:

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from fwstudy.batch import run_batch
-from fwstudy.config import TrialConfig
-from fwstudy.results import ResultStore
-from fwstudy.runner import run_trial
+from fwstudy.config.trial import TrialConfig
+from fwstudy.harness.batch import run_batch
+from fwstudy.harness.runner import run_trial
+from fwstudy.results.store import ResultStore
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

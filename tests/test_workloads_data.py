@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fwstudy import data
 from fwstudy.errors import BadInput
+from fwstudy.measure import data
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():

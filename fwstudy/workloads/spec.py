@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fwstudy import frameworks
 from fwstudy.errors import BadInput, choices
 
 if TYPE_CHECKING:
-    from fwstudy.data import Dataset
+    from fwstudy.measure.data import Dataset
     from fwstudy.workloads.transfer import WeightMap
 
 
@@ -60,7 +61,7 @@ class WorkloadSpec:
     num_classes: Callable[[Mapping[str, Any]], int] | None = None
     # Cross-parameter rules (e.g. heads must divide the width): raise BadInput.
     validate: Callable[[Mapping[str, Any]], None] | None = None
-    # The real-data task (fwstudy.data) and the parameter overrides its shape needs.
+    # The real-data task (fwstudy.measure.data) and the parameter overrides its shape needs.
     dataset: Callable[[Mapping[str, Any]], Dataset] | None = None
     dataset_params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -96,8 +97,7 @@ class WorkloadSpec:
 
     def implementation(self, framework: str) -> ModuleType:
         """The module with ``build_model(params)`` for one framework; imports that framework."""
-        module = {"torch": "torch_model", "tensorflow": "tf_model"}[framework]
-        return importlib.import_module(f"{self.package}.{module}")
+        return importlib.import_module(f"{self.package}.{frameworks.TWIN_MODULES[framework]}")
 
     def weight_map(self) -> WeightMap:
         """The pure-NumPy weight transfer of the package's ``transfer`` module (no framework)."""

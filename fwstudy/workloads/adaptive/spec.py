@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from fwstudy import data
 from fwstudy.errors import BadInput
+from fwstudy.measure import data
 from fwstudy.workloads.spec import Layer, WorkloadSpec
 
 # Synthetic inputs: per-sample scales drawn log-uniformly from this range. A sample's scale sets

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fwstudy.parity_child import error_text
+from fwstudy.parity.child import error_text
 from fwstudy.workloads.adaptive import tf_variants
 from fwstudy.workloads.adaptive.tf_model import build_model
 

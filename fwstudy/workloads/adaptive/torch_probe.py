@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fwstudy.parity_child import error_text
+from fwstudy.parity.child import error_text
 from fwstudy.workloads.adaptive.torch_model import build_model
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from fwstudy import data
 from fwstudy.errors import BadInput
+from fwstudy.measure import data
 from fwstudy.workloads.spec import Layer, WorkloadSpec
 
 

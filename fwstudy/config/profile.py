@@ -1,0 +1,229 @@
+"""Profiles: the papermill parameter files (smoke, quick, full), validated strictly.
+
+A misspelt key in a parameter file would otherwise be ignored by papermill with a warning and
+the study would silently run its defaults; here it is an error naming the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fwstudy.config.trial import (
+    ALL_MODES,
+    DEVICES,
+    FRAMEWORKS,
+    SCALINGS,
+    check_choice,
+    check_positive_int,
+)
+from fwstudy.errors import BadInput, choices
+
+
+@dataclass(frozen=True)
+class Profile:
+    profile: str
+    workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    frameworks: list[str] = field(default_factory=lambda: list(FRAMEWORKS))
+    modes: list[str] = field(default_factory=lambda: ["eager"])
+    threads: int | None = None
+    warmup: int = 5
+    steps: int = 30
+    repeats: int = 1
+    device: str = "cpu"
+    trial_timeout_s: float = 600.0
+    inference_batch_size: int = 256
+    latency_calls: int = 200
+    gemm_size: int = 1024
+    # F4: workloads whose compile cost is measured (cold and warm; default: ``workloads``),
+    # and the changing-shape sequence of the retracing experiment.
+    graph_workloads: list[str] | None = None
+    compile_repeats: int = 1  # F4 compile trials (two processes each: cold, then warm)
+    inference_workloads: list[str] | None = None  # F5 (default: ``workloads``)
+    retrace_workloads: list[str] = field(default_factory=lambda: ["mlp", "lstm"])
+    retrace_batches: list[int] = field(default_factory=lambda: [16, 32, 48, 16, 64, 32])
+    retrace_lengths: list[int] = field(default_factory=lambda: [20, 50, 30, 20, 40, 50])
+    retrace_repeats: int = 1  # trace counts are deterministic; repeats only tighten the times
+    # F3 (fwstudy.figures.scalability): sweeps around the workload's default point, each framework in
+    # every mode of sweep_modes it has; sweep_threads None = 1, 2, 4, ... and all cores.
+    sweep_modes: list[str] = field(default_factory=lambda: ["eager", "compiled"])
+    sweep_batch_sizes: list[int] = field(default_factory=lambda: [16, 64, 128, 256, 512])
+    sweep_threads: list[int] | None = None
+    sweep_widths: list[int] = field(default_factory=lambda: [128, 256, 512, 1024, 2048])
+    # Data-parallel scaling: workers 1..N, each with dp_threads_per_worker threads; strong
+    # keeps the global batch at the workload's default, weak gives each worker that batch.
+    dp_workers: list[int] = field(default_factory=lambda: [1, 2])
+    dp_scalings: list[str] = field(default_factory=lambda: list(SCALINGS))
+    dp_modes: list[str] = field(default_factory=lambda: ["eager"])
+    dp_threads_per_worker: int = 1
+    # Timed steps and independent trials of the F3 trials (None: ``steps``, ``repeats``);
+    # warm-up is ``warmup``.
+    scaling_steps: int | None = None
+    scaling_repeats: int | None = None
+    force: bool = False
+    results_dir: str | None = None
+    figures_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        from fwstudy.workloads import WORKLOADS
+
+        if not isinstance(self.profile, str) or not self.profile:
+            raise BadInput(f"profile must be a non-empty name, got {self.profile!r}")
+        for name, valid in (
+            ("workloads", sorted(WORKLOADS)),
+            ("frameworks", FRAMEWORKS),
+            ("modes", ALL_MODES),
+        ):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1], value, valid)
+        for name in ("graph_workloads", "retrace_workloads", "inference_workloads"):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if not isinstance(values, list):
+                raise BadInput(f"{name} must be a list of: {choices(sorted(WORKLOADS))}")
+            for value in values:
+                check_choice("workload", value, sorted(WORKLOADS))
+        for name in ("retrace_batches", "retrace_lengths"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of positive integers")
+            for value in values:
+                check_positive_int(name, value)
+        check_positive_int("retrace_repeats", self.retrace_repeats)
+        check_positive_int("compile_repeats", self.compile_repeats)
+        if len(self.retrace_lengths) != len(self.retrace_batches):
+            raise BadInput("retrace_lengths must be as long as retrace_batches")
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        check_positive_int("warmup", self.warmup, allow_zero=True)
+        check_positive_int("steps", self.steps)
+        check_positive_int("repeats", self.repeats)
+        check_choice("device", self.device, DEVICES)
+        check_positive_int("inference_batch_size", self.inference_batch_size)
+        check_positive_int("latency_calls", self.latency_calls)
+        check_positive_int("gemm_size", self.gemm_size)
+        self._check_scaling()
+        if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
+            raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
+        if self.trial_timeout_s <= 0:
+            raise BadInput(f"trial_timeout_s must be > 0, got {self.trial_timeout_s}")
+        if not isinstance(self.force, bool):
+            raise BadInput(f"force must be true or false, got {self.force!r}")
+
+    def _check_scaling(self) -> None:
+        for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1], value, valid)
+        for name in ("sweep_batch_sizes", "sweep_threads", "sweep_widths", "dp_workers"):
+            values = getattr(self, name)
+            if values is None and name == "sweep_threads":
+                continue
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of integers >= 1")
+            for value in values:
+                check_positive_int(name, value)
+        check_positive_int("dp_threads_per_worker", self.dp_threads_per_worker)
+        for name in ("scaling_steps", "scaling_repeats"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> Profile:
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise BadInput(
+                f"unknown parameter {unknown[0]!r} in {source}; valid parameters: {choices(names)}"
+            )
+        if "profile" not in data:
+            raise BadInput(f"{source} must name its profile (key 'profile')")
+        return cls(**data)
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"cannot read parameter file {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} must be a mapping of parameter names to values")
+    return Profile.from_mapping(data, source=str(path))
+
+
+# What a notebook's parameters cell holds besides injected profile fields: the profile (a name
+# in parameters/ or a path to a YAML file), ``overrides`` (profile fields to change) and the
+# run options (fields that say how to run, not what to measure).
+RUN_OPTIONS = ("force", "results_dir", "figures_dir")
+# IPython's own names in a notebook's namespace: not parameters.
+_KERNEL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "display"})
+
+
+def resolve_profile_path(profile: str | Path) -> Path:
+    """A profile name (``quick``: ``parameters/quick.yaml``) or a path to a YAML file."""
+    from fwstudy.paths import parameters_dir
+
+    text = str(profile)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        path = Path(text)
+        if not path.exists():
+            raise BadInput(f"parameter file {text!r} not found")
+        return path
+    known = sorted(p.stem for p in parameters_dir().glob("*.yaml"))
+    if text not in known:
+        raise BadInput(f"unknown profile {text!r}; valid profiles: {choices(known)} (or a path to a YAML file)")
+    return parameters_dir() / f"{text}.yaml"
+
+
+def _is_parameter(name: str, value: Any) -> bool:
+    """A plain-data global a reader or papermill set: not a module, function, class or
+    IPython's own history variables."""
+    if name.startswith("_") or name in _KERNEL_NAMES:
+        return False
+    return value is None or isinstance(value, (str, int, float, bool, list, tuple, dict))
+
+
+def profile_from_notebook(namespace: Mapping[str, Any]) -> Profile:
+    """The profile a notebook runs, from its parameters cell and whatever papermill injected.
+
+    In order, later wins: the profile's YAML file (``profile``: a name or a path); profile
+    fields papermill injected (``-f file.yaml`` injects every key of the file, ``-p key value``
+    one); the ``overrides`` mapping; the run options. A plain-data global that is none of
+    these is a misspelt parameter: a one-line error naming the valid ones, as in a YAML file.
+    """
+    names = [f.name for f in dataclasses.fields(Profile)]
+    given = {k: v for k, v in namespace.items() if _is_parameter(k, v)}
+    allowed = {*names, "overrides"}
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise BadInput(
+            f"unknown notebook parameter {unknown[0]!r}; valid parameters: profile, overrides, "
+            f"{choices(RUN_OPTIONS)} and the profile fields {choices(n for n in names if n not in RUN_OPTIONS and n != 'profile')}"
+        )
+    profile = given.get("profile", "quick")
+    if not isinstance(profile, str) or not profile:
+        raise BadInput(f"profile must be a profile name or a path to a YAML file, got {profile!r}")
+    path = resolve_profile_path(profile)
+    base: dict[str, Any] = dataclasses.asdict(load_profile_file(path))
+    injected = {k: v for k, v in given.items() if k in names and k not in RUN_OPTIONS and k != "profile"}
+    overrides = given.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise BadInput(f"overrides must be a mapping of profile fields to values, got {overrides!r}")
+    if "profile" in overrides:
+        raise BadInput("overrides cannot rename the profile; set `profile` instead")
+    options = {k: given[k] for k in RUN_OPTIONS if given.get(k) is not None}
+    return Profile.from_mapping({**base, **injected, **overrides, **options}, source=f"notebook parameters (profile {profile})")

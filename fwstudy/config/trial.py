@@ -1,0 +1,204 @@
+"""One trial's parameters, validated once, so that every entry point rejects bad input alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fwstudy import frameworks
+from fwstudy.errors import BadInput, choices
+
+FRAMEWORKS: tuple[str, ...] = frameworks.NAMES
+
+# The execution modes of STUDY.md. A mode a framework lacks is a bad-input error, never a
+# silent fallback, so that a figure can't compare a graph mode against an eager one by accident.
+FRAMEWORK_MODES: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("eager", "graph", "compiled", "fit"),
+    "torch": ("eager", "compiled"),
+}
+ALL_MODES: tuple[str, ...] = ("eager", "graph", "compiled", "fit")
+DEVICES: tuple[str, ...] = ("cpu", "gpu")
+# train: steady-state training steps. inference: batch-1 latency percentiles plus throughput
+# at ``batch_size`` (F5).
+# compile: a training trial plus a second process on the same compile cache (warm compile).
+# retrace: training steps over a sequence of changing input shapes (F4), per tracing variant.
+TASKS: tuple[str, ...] = ("train", "inference", "compile", "retrace")
+RETRACE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "tensorflow": ("plain", "reduce_retracing", "input_signature"),
+    "torch": ("default", "dynamic"),
+}
+# Data-parallel scaling (fwstudy.harness.distributed): strong keeps ``batch_size`` as the global batch
+# and splits it over the workers; weak gives every worker ``batch_size`` (global = N x batch).
+SCALINGS: tuple[str, ...] = ("strong", "weak")
+DEFAULT_LATENCY_CALLS = 200
+
+DEFAULT_STEPS = 30
+DEFAULT_WARMUP = 5
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def default_threads() -> int:
+    """All logical cores the process may use: the same number goes to both frameworks."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
+    """Reject bools, floats and strings as well as sizes below the minimum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{name} must be an integer, got {value!r}")
+    low = 0 if allow_zero else 1
+    if value < low:
+        raise BadInput(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, valid: tuple[str, ...] | list[str]) -> str:
+    if value not in valid:
+        raise BadInput(f"unknown {name} {value!r}; valid {name}s: {choices(valid)}")
+    return value
+
+
+def modes_for(framework: str, workload: str | None = None) -> tuple[str, ...]:
+    """The modes a framework (and, when given, a workload) supports."""
+    modes = FRAMEWORK_MODES[framework]
+    if workload is not None:
+        from fwstudy.workloads import get_workload
+
+        spec = get_workload(workload)
+        modes = tuple(m for m in modes if m in spec.modes)
+    return modes
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Everything that defines a measurement; its hash (with the code version) is its identity."""
+
+    workload: str
+    framework: str
+    mode: str
+    batch_size: int | None = None
+    steps: int = DEFAULT_STEPS
+    warmup: int = DEFAULT_WARMUP
+    threads: int = field(default_factory=default_threads)
+    interop_threads: int = 1
+    device: str = "cpu"
+    repeat: int = 0
+    seed: int = 0
+    workload_params: Mapping[str, Any] = field(default_factory=dict)
+    task: str = "train"
+    latency_calls: int = DEFAULT_LATENCY_CALLS
+    # Data-parallel workers (fwstudy.harness.distributed): 1 is a plain single-process trial; N > 1
+    # splits ``threads`` evenly over N worker processes on this host (or the hosts given).
+    workers: int = 1
+    # The retrace task: batch sizes to step through, and sequence lengths beside them for
+    # workloads with a ``length`` parameter (empty: the workload's length throughout).
+    variant: str | None = None
+    batch_sequence: tuple[int, ...] = ()
+    length_sequence: tuple[int, ...] = ()
+    scaling: str = "strong"
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        from fwstudy.workloads import WORKLOADS, get_workload
+
+        check_choice("workload", self.workload, sorted(WORKLOADS))
+        check_choice("framework", self.framework, FRAMEWORKS)
+        check_choice("device", self.device, DEVICES)
+        check_choice("task", self.task, TASKS)
+        if self.mode not in ALL_MODES:
+            raise BadInput(f"unknown mode {self.mode!r}; valid modes: {choices(ALL_MODES)}")
+        valid = modes_for(self.framework, self.workload)
+        if self.mode not in valid:
+            raise BadInput(
+                f"mode {self.mode!r} is not available for {self.framework} on {self.workload}; "
+                f"{self.framework} modes: {choices(valid)}"
+            )
+        spec = get_workload(self.workload)
+        params = spec.resolve_params(dict(self.workload_params))
+        object.__setattr__(self, "workload_params", params)
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", spec.default_batch_size)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("steps", self.steps)
+        check_positive_int("warmup", self.warmup, allow_zero=True)
+        check_positive_int("threads", self.threads)
+        check_positive_int("interop_threads", self.interop_threads)
+        check_positive_int("repeat", self.repeat, allow_zero=True)
+        check_positive_int("seed", self.seed, allow_zero=True)
+        check_positive_int("latency_calls", self.latency_calls)
+        check_positive_int("workers", self.workers)
+        self._check_retrace(spec)
+        check_choice("scaling", self.scaling, SCALINGS)
+        if self.scaling == "strong" and self.batch_size % self.workers:
+            raise BadInput(
+                f"strong scaling splits batch_size {self.batch_size} over {self.workers} workers: "
+                f"it must be a multiple of workers"
+            )
+        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
+            raise BadInput(f"timeout_s must be a number, got {self.timeout_s!r}")
+        if self.timeout_s <= 0:
+            raise BadInput(f"timeout_s must be > 0, got {self.timeout_s}")
+
+    def _check_retrace(self, spec) -> None:
+        object.__setattr__(self, "batch_sequence", tuple(self.batch_sequence))
+        object.__setattr__(self, "length_sequence", tuple(self.length_sequence))
+        for name in ("batch_sequence", "length_sequence"):
+            for value in getattr(self, name):
+                check_positive_int(name, value)
+        if self.task != "retrace":
+            if self.variant is not None or self.batch_sequence or self.length_sequence:
+                raise BadInput("variant, batch_sequence and length_sequence belong to task 'retrace'")
+            return
+        check_choice("variant", self.variant, RETRACE_VARIANTS[self.framework])
+        if not self.batch_sequence:
+            raise BadInput("task 'retrace' needs a non-empty batch_sequence")
+        if self.length_sequence:
+            if "length" not in spec.defaults:
+                raise BadInput(f"workload {self.workload} has no sequence length to vary")
+            if len(self.length_sequence) != len(self.batch_sequence):
+                raise BadInput("length_sequence must be as long as batch_sequence")
+            if max(self.length_sequence) > self.workload_params["length"]:
+                raise BadInput("length_sequence exceeds the workload's length parameter")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["workload_params"] = dict(self.workload_params)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise BadInput(
+                f"unknown trial parameter {unknown[0]!r}; valid parameters: {choices(sorted(names))}"
+            )
+        return cls(**data)
+
+    def identity(self, code_version: str) -> str:
+        """Hash of what changes the measurement; the timeout only decides when to give up."""
+        data = self.to_dict()
+        data.pop("timeout_s")
+        blob = json.dumps({"config": data, "code": code_version}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        from fwstudy.workloads import get_workload
+
+        if self.task == "retrace":
+            shapes = "/".join(map(str, self.batch_sequence))
+            return f"{self.framework} {self.workload} {self.mode} retrace {self.variant} b={shapes} t={self.threads}"
+        task = "" if self.task == "train" else f" {self.task}"
+        extra = "".join(f" {k}={v}" for k, v in sorted(self.workload_params.items())
+                        if v != get_workload(self.workload).defaults[k])
+        if self.workers > 1:
+            extra += f" workers={self.workers} {self.scaling}"
+        return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}{extra}"

@@ -1,0 +1,125 @@
+"""PyTorch side of the parity gate; imported only inside a parity child (rule 1)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fwstudy.config.trial import modes_for
+from fwstudy.errors import error_text
+from fwstudy.frameworks.torch.trial import make_optimizer
+from fwstudy.parity.modes import mode_key, optional_module
+from fwstudy.workloads.spec import WorkloadSpec
+from fwstudy.workloads.transfer import check_shapes
+
+
+def compute(
+    job: Mapping[str, Any], spec: WorkloadSpec, params: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Initial weights, logits, loss and gradients from one batch, then the Adam losses."""
+    torch.set_num_threads(job["threads"])
+    torch.manual_seed(job["seed"])
+    model = spec.implementation("torch").build_model(params)
+    model.train()
+    shapes = spec.weight_map().torch_shapes(params)
+    if job["weights"]:
+        with np.load(job["weights"]) as npz:
+            given = {name: npz[name] for name in npz.files}
+        check_shapes(given, shapes, "torch")
+        model.load_state_dict({n: torch.from_numpy(a) for n, a in given.items()}, strict=True)
+    weights = {n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()}
+    check_shapes(weights, shapes, "torch")
+    if job.get("break"):
+        raise ValueError("the parity gate breaks only the TensorFlow twin")
+
+    with np.load(job["inputs"]) as npz:
+        inputs = {name: npz[name] for name in npz.files}
+    loss_fn = nn.CrossEntropyLoss()
+    logits = model(torch.as_tensor(inputs["x"]))
+    loss = loss_fn(logits, torch.as_tensor(inputs["y"]))
+    loss.backward()
+    arrays: dict[str, np.ndarray] = {
+        "logits": logits.detach().numpy().copy(),
+        "loss": np.asarray(loss.item()),
+    }
+    arrays.update({f"weight:{n}": a for n, a in weights.items()})
+    for name, param in model.named_parameters():
+        arrays[f"grad:{name}"] = param.grad.numpy().copy()
+    model.zero_grad(set_to_none=True)
+
+    losses = []
+    if "xs" in inputs:
+        optimizer = make_optimizer(model)
+        for x, y in zip(inputs["xs"], inputs["ys"], strict=True):
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = loss_fn(model(torch.as_tensor(x)), torch.as_tensor(y))
+            step_loss.backward()
+            optimizer.step()
+            losses.append(step_loss.item())
+    arrays["losses"] = np.asarray(losses, dtype=np.float64)
+    count = sum(p.numel() for p in model.parameters())
+    info: dict[str, Any] = {"params": count, "version": torch.__version__}
+    if job.get("modes"):
+        initial = {n: torch.from_numpy(a) for n, a in weights.items()}
+        x, y = torch.as_tensor(inputs["x"]), torch.as_tensor(inputs["y"])
+        info["modes"] = {}
+        for mode in modes_for("torch", spec.name):
+            model.load_state_dict(initial, strict=True)
+            model.zero_grad(set_to_none=True)
+            info["modes"][mode] = run_mode(model, mode, x, y, arrays)
+        model.load_state_dict(initial, strict=True)
+        probe = optional_module(f"{spec.package}.torch_probe")
+        if probe is not None:
+            probe_arrays, info["probe"] = probe.probe(model, params, job, inputs)
+            arrays.update({f"probe:{n}": a for n, a in probe_arrays.items()})
+    return arrays, info
+
+
+def run_mode(
+    model: nn.Module, mode: str, x: torch.Tensor, y: torch.Tensor, arrays: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """One execution mode as ``frameworks/torch/trial.py`` trains in it: the model's forward (and so its
+    backward) eager or through ``torch.compile``, the optimizer eager. Fills ``arrays`` with
+    the mode's outputs (``parity_modes``); a mode that raises is a result with its reason."""
+    start = time.perf_counter()
+    info: dict[str, Any] = {}
+    try:
+        if mode == "compiled":
+            from torch._dynamo.utils import counters
+
+            torch._dynamo.reset()
+            counters.clear()
+            forward = torch.compile(model)
+        else:
+            forward = model
+        loss_fn = nn.CrossEntropyLoss()
+        logits = forward(x)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        outputs = {"logits": logits.detach().numpy().copy(), "loss": np.asarray(loss.item())}
+        for name, param in model.named_parameters():
+            outputs[f"grad:{name}"] = param.grad.numpy().copy()
+        optimizer = make_optimizer(model)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        outputs["step_loss"] = np.asarray(loss_fn(forward(x), y).item())
+        if mode == "compiled":
+            breaks = counters["graph_break"]
+            graphs = int(counters["stats"]["unique_graphs"])
+            info = {
+                "graphs": graphs,
+                # Dynamo gives up on a whole frame it can't trace (an nn.LSTM, say) and runs it
+                # eagerly: the mode then agrees trivially, and its timings are eager's.
+                "fell_back_to_eager": graphs == 0,
+                "graph_breaks": int(sum(breaks.values())),
+                "graph_break_reasons": sorted({reason.strip().splitlines()[0] for reason in breaks})[:3],
+            }
+    except Exception as exc:  # a mode that can't run this workload is a result
+        return {"status": "failed", "error": error_text(exc), "wall_s": time.perf_counter() - start}
+    arrays.update({mode_key(mode, n): a for n, a in outputs.items()})
+    return {"status": "ok", "error": None, "wall_s": time.perf_counter() - start, "info": info}

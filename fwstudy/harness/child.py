@@ -1,0 +1,50 @@
+"""The one entry point of every child process: ``python -m fwstudy.harness.child JOB.json``.
+
+The job file's ``kind`` says what the child does, and names the module that does it:
+
+* ``trial``: one measurement (``harness/trial_child.py``)
+* ``parity``: one framework's half of the parity gate (``parity/child.py``)
+* ``gemm``: one framework's GEMM peak (``harness/peak.py``)
+* ``overhead``: the harness-overhead benchmark of one framework (``harness/overhead.py``)
+* ``worker``: one data-parallel worker (``harness/distributed/worker.py``)
+
+Each module's ``run_job(job) -> int`` writes its result atomically to ``job["out"]`` (a worker:
+into its trial folder) and returns the exit status. This module imports nothing heavy, so the
+child's import footprint is its framework's and the measuring code's alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+KINDS: dict[str, str] = {
+    "trial": "fwstudy.harness.trial_child",
+    "parity": "fwstudy.parity.child",
+    "gemm": "fwstudy.harness.peak",
+    "overhead": "fwstudy.harness.overhead",
+    "worker": "fwstudy.harness.distributed.worker",
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m fwstudy.harness.child JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    if job.get("kind") not in KINDS:
+        print(f"unknown job kind {job.get('kind')!r}; valid kinds: {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    code = importlib.import_module(KINDS[job["kind"]]).run_job(job)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: framework thread pools (and collective runtimes) can take
+    # seconds to unwind, or hang, and the result is already safe on disk.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

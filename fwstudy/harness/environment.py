@@ -1,0 +1,120 @@
+"""The environment every record carries (fairness rule 8), gathered without importing a framework.
+
+The framework-specific part (its own thread settings, build flags) is added by the backend that
+runs inside the child; this module only reads package metadata, /proc and git.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import importlib.metadata as md
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the fwstudy package
+
+# Environment variables that change what a framework does with the CPU; recorded verbatim.
+RECORDED_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_XLA_FLAGS",
+    "XLA_FLAGS",
+    "KERAS_BACKEND",
+    "CUDA_VISIBLE_DEVICES",
+    "TORCHINDUCTOR_CACHE_DIR",
+    "FWSTUDY_COMPILE_CACHE",
+)
+
+
+def package_version(*names: str) -> str | None:
+    """The installed version of the first distribution found; None when none is installed."""
+    for name in names:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.cache
+def code_version() -> str:
+    """Hash of the library's source: a changed collector or model invalidates old measurements."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def git_state() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(PACKAGE_DIR), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"git_commit": commit, "git_dirty": bool(status) if commit else None}
+
+
+def base_environment() -> dict[str, Any]:
+    """What is true of this process and machine, independent of any framework."""
+    try:
+        physical = __import__("psutil").cpu_count(logical=False)
+    except Exception:  # psutil missing or unreadable: not worth failing a trial
+        physical = None
+    return {
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": physical,
+        "torch_version": package_version("torch"),
+        "tensorflow_version": package_version("tensorflow-cpu", "tensorflow", "tensorflow-gpu"),
+        "keras_version": package_version("keras"),
+        "numpy_version": package_version("numpy"),
+        "fwstudy_version": package_version("fwstudy"),
+        "code_version": code_version(),
+        **git_state(),
+        "variables": {name: os.environ.get(name) for name in RECORDED_VARIABLES},
+        # A busy machine slows OpenMP badly (a preempted thread stalls every parallel region):
+        # the load at the start of a trial tells a reader whether its numbers were contended.
+        "load_average_1m": os.getloadavg()[0],
+        "timestamp": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def frameworks_loaded() -> dict[str, bool]:
+    """Which frameworks this process has imported: proof of fairness rule 1 in every record."""
+    return {name: name in sys.modules for name in ("torch", "tensorflow")}

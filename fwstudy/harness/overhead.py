@@ -1,0 +1,89 @@
+"""Harness-overhead benchmark: does the runner's measured loop cost more than a bare loop?
+
+For each framework, workload and mode, one child process (one framework) builds the model once
+and alternates blocks of a hand-written training loop (one sync at the end) with blocks of the
+runner's measured loop (a clock read and a host sync of the loss per step). The target is
+<= 3%. This is a benchmark to run and report, not a timed test: shared machines are noisy.
+
+    python -m fwstudy.harness.overhead [--workloads mlp cnn] [--steps 50] [--blocks 5] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from fwstudy.config.trial import FRAMEWORKS, TrialConfig, default_threads, modes_for
+from fwstudy.errors import BadInput, error_text
+from fwstudy.harness import process
+from fwstudy.results.atomic import atomic_write_text
+
+TARGET_PCT = 3.0
+
+
+def measure(config: TrialConfig, blocks: int, timeout_s: float = 900) -> dict:
+    job = {"kind": "overhead", "config": config.to_dict(), "blocks": blocks}
+    with tempfile.TemporaryDirectory(prefix="fwstudy-overhead-") as tmp:
+        outcome, result = process.run_job(
+            job, timeout_s=timeout_s, env=process.child_environment(config), workdir=Path(tmp)
+        )
+    if result is None:
+        return {"error": f"{outcome.describe()}: {outcome.output_tail[-300:]}"}
+    return result
+
+
+def run_job(job: dict) -> int:
+    """Inside the child (job kind ``overhead``): one framework, one configuration."""
+    from fwstudy import frameworks
+    from fwstudy.workloads import get_workload
+
+    config = TrialConfig.from_dict(job["config"])
+    try:
+        trial = frameworks.load(config.framework, "trial")
+        result = trial.overhead(config, get_workload(config.workload), job["blocks"])
+    except Exception as exc:  # reported in the table, the benchmark goes on
+        result = {"error": error_text(exc)}
+    atomic_write_text(Path(job["out"]), json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fwstudy.workloads import WORKLOADS
+
+    parser = argparse.ArgumentParser(prog="python -m fwstudy.harness.overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", nargs="+", default=sorted(WORKLOADS))
+    parser.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS))
+    parser.add_argument("--modes", nargs="+", default=["eager", "graph", "compiled"])
+    parser.add_argument("--steps", type=int, default=50, help="steps per block")
+    parser.add_argument("--blocks", type=int, default=5, help="alternating blocks per loop")
+    parser.add_argument("--threads", type=int, default=default_threads())
+    args = parser.parse_args(argv)
+    rows = []
+    try:
+        configs = [
+            TrialConfig(workload=w, framework=f, mode=m, steps=args.steps, warmup=5, threads=args.threads)
+            for w in args.workloads for m in args.modes for f in args.frameworks
+            if m in modes_for(f, w)
+        ]
+    except BadInput as exc:
+        print(f"fwstudy.harness.overhead: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{'framework':11s} {'workload':12s} {'mode':9s} {'bare ms':>9s} {'harness ms':>11s} {'overhead':>9s}")
+    for config in configs:
+        result = measure(config, args.blocks)
+        rows.append({"framework": config.framework, "workload": config.workload, "mode": config.mode, **result})
+        if "error" in result:
+            print(f"{config.framework:11s} {config.workload:12s} {config.mode:9s} failed: {result['error']}")
+            continue
+        flag = "" if result["overhead_pct"] <= TARGET_PCT else f"  > {TARGET_PCT:g}% target"
+        print(f"{config.framework:11s} {config.workload:12s} {config.mode:9s} {result['bare_step_ms']:9.3f} "
+              f"{result['harness_step_ms']:11.3f} {result['overhead_pct']:8.2f}%{flag}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""Inside the child of one trial (job kind ``trial``): import one framework, measure, write
+the record.
+
+The record is written atomically before exit, so a parent that finds no record knows the
+child died (crash, signal, timeout). Nothing here imports pandas or matplotlib: the import
+footprint F2 reports is the framework's and the measuring code's alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fwstudy import frameworks
+from fwstudy.config.trial import TrialConfig
+from fwstudy.errors import error_text
+from fwstudy.harness.environment import base_environment, frameworks_loaded
+from fwstudy.harness.process import thread_variables
+from fwstudy.harness.record import make_record
+from fwstudy.measure import collectors
+from fwstudy.measure.timing import cpu_metrics, latency_metrics, summarize
+from fwstudy.results.atomic import atomic_write_text
+
+
+def lifetime_peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the high-water mark of the whole child, imports included.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    flops = spec.train_flops(config.workload_params, config.batch_size)
+    metrics = summarize(result.samples, config.batch_size, flops)
+    metrics.update(cpu_metrics(result.samples, config.threads))
+    metrics["flops_per_step"] = flops
+    samples = {"step_time_ms": [t * 1e3 for t in result.samples.step_times_s]}
+    return metrics, samples
+
+
+def inference_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    """Contract metrics for an inference trial: step time = batch-1 latency (p50), throughput
+    and achieved FLOP/s at the large batch, compile = both first calls (two input shapes)."""
+    params = config.workload_params
+    large = summarize(result.throughput, config.batch_size, spec.forward_flops(params, config.batch_size))
+    metrics = latency_metrics(result.latency.step_times_s)
+    metrics.update(
+        step_time_ms_median=metrics["latency_ms_p50"],
+        throughput_samples_per_s=large["throughput_samples_per_s"],
+        batch_time_ms_median=large["step_time_ms_median"],
+        achieved_gflops=large["achieved_gflops"],
+        compile_s=result.latency.compile_s + result.throughput.compile_s,
+        flops_per_step=spec.forward_flops(params, 1),
+    )
+    metrics.update(cpu_metrics(result.throughput, config.threads))
+    samples = {
+        "latency_ms": [t * 1e3 for t in result.latency.step_times_s],
+        "batch_time_ms": [t * 1e3 for t in result.throughput.step_times_s],
+    }
+    return metrics, samples
+
+
+def retrace_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
+    """The whole changing-shape sequence: its total time, the first call (the first trace),
+    and how often the framework traced or compiled again."""
+    times = np.asarray(result.shape_times_s)
+    samples_total = sum(config.batch_sequence)
+    metrics: dict[str, Any] = {
+        "sequence_total_s": float(times.sum()),
+        "compile_s": float(times[0]),
+        "step_time_ms_median": float(np.median(times)) * 1e3,
+        "throughput_samples_per_s": samples_total / float(times.sum()),
+        "traces": result.traces,
+        "shapes": len(times),
+        "distinct_shapes": len(set(zip(config.batch_sequence, config.length_sequence or [0] * len(times), strict=True))),
+        "flops_per_step": spec.train_flops(config.workload_params, config.batch_sequence[0]),
+    }
+    if result.graph_breaks is not None:
+        metrics.update(graph_breaks=result.graph_breaks, graphs=result.graphs)
+    return metrics, {"shape_time_ms": [t * 1e3 for t in result.shape_times_s]}
+
+
+TASK_FUNCTIONS = {"train": "train", "compile": "train", "inference": "infer", "retrace": "retrace"}
+TASK_METRICS = {
+    "train": train_metrics, "compile": train_metrics, "inference": inference_metrics,
+    "retrace": retrace_metrics,
+}
+
+
+def run(config: TrialConfig, trial_id: str) -> dict:
+    # before the framework import (rule 1)
+    os.environ.update(thread_variables(config.threads, config.interop_threads))
+    from fwstudy.workloads import get_workload
+
+    spec = get_workload(config.workload)
+    env = base_environment()
+    env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
+    metrics: dict[str, Any] = {}
+    try:
+        start = time.perf_counter()
+        backend = frameworks.load(config.framework, "trial")
+        metrics["import_s"] = time.perf_counter() - start
+        metrics["rss_after_import_mb"] = collectors.rss_mb()
+        metrics["import_peak_rss_mb"] = lifetime_peak_rss_mb()
+        reset = collectors.reset_high_water()
+        with collectors.RssSampler() as sampler:
+            result = getattr(backend, TASK_FUNCTIONS[config.task])(config, spec)
+    except Exception as exc:  # a failing trial is a result (rule 9)
+        env["frameworks_loaded"] = frameworks_loaded()
+        metrics["peak_rss_mb"] = lifetime_peak_rss_mb()
+        return make_record(
+            config, trial_id=trial_id, status="failed", error=error_text(exc), metrics=metrics, env=env
+        )
+    task_metrics, samples = TASK_METRICS[config.task](config, spec, result)
+    metrics.update(task_metrics)
+    metrics["params"] = result.params
+    metrics["params_analytic"] = spec.param_count(config.workload_params)
+    # Peak of the trial proper: the kernel's high-water mark since the post-import reset
+    # (catches spikes between samples), or the sampled curve where the reset isn't possible.
+    hwm = collectors.high_water_mb() if reset else None
+    trial_peak = max(hwm or 0.0, sampler.peak_mb)
+    metrics["peak_rss_mb"] = max(trial_peak, metrics["import_peak_rss_mb"])
+    metrics["peak_rss_above_import_mb"] = trial_peak - metrics["rss_after_import_mb"]
+    metrics["rss_sampler_cpu_s"] = sampler.sampler_cpu_s
+    if result.gpu_peak_mb is not None:
+        metrics["gpu_peak_memory_mb"] = result.gpu_peak_mb
+    samples["rss_curve"] = sampler.curve()
+    env["framework"] = result.framework_env
+    env["frameworks_loaded"] = frameworks_loaded()
+    env["threadpools"] = collectors.threadpool_info()
+    env["cpu_frequency"] = collectors.cpu_frequency_info()
+    env["peak_rss_method"] = "VmHWM after clear_refs reset" if reset else "sampled RSS curve"
+    return make_record(
+        config, trial_id=trial_id, status="ok", error=None, metrics=metrics, env=env, samples=samples
+    )
+
+
+def run_job(job: dict[str, Any]) -> int:
+    """Job keys: ``config`` (a TrialConfig as a dict), ``trial_id``, ``out``."""
+    config = TrialConfig.from_dict(job["config"])
+    record = run(config, job["trial_id"])
+    atomic_write_text(Path(job["out"]), json.dumps(record))
+    return 0 if record["status"] == "ok" else 1
