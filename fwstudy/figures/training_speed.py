@@ -1,0 +1,37 @@
+"""F1 · training speed (paper section III): steady-state step time per workload, framework
+and mode, with the TF/PT ratio.
+
+The same trials feed F2 (memory, CPU) and F11 (FLOP/s, MFU): they are measured once."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from fwstudy.config.profile import Profile
+from fwstudy.config.trial import TrialConfig
+from fwstudy.figures import trials
+from fwstudy.figures.common import per_workload_figure
+from fwstudy.results import stats
+
+NAME = "training_speed"
+
+
+def configs(profile: Profile) -> list[TrialConfig]:
+    return trials.training_configs(profile)
+
+
+def analyse(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per configuration and framework: median step time with its interval; per
+    configuration: the TF/PT ratio, its interval and the verdict."""
+    return {"summary": stats.summarize_configurations(table), "comparison": stats.compare_frameworks(table)}
+
+
+def draw(table: pd.DataFrame) -> plt.Figure:
+    """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio."""
+    return per_workload_figure(
+        table,
+        [("variants", "step_time_ms_median", "step time, median (ms)"),
+         ("ratio", "step_time_ms_median", "TF / PyTorch time")],
+        "F1 · training speed, lower is faster",
+    )
