@@ -1,15 +1,27 @@
-"""What both ``frameworks/<name>/trial.py`` modules implement, framework-free.
+"""The interface every ``frameworks/<name>/`` package implements, framework-free.
 
-Each imports exactly one framework and runs in a child. Both expose ``train(config, spec) -> TrainResult``, ``infer(config, spec) -> InferResult`` and
-``overhead(config, spec, blocks) -> dict`` with the same meaning on both sides.
+Four small protocols, one per part (``fwstudy.frameworks.PARTS``): a part is a module, loaded
+by ``fwstudy.frameworks.load(name, part)`` inside a child that imports only that framework.
+Writing them down once is what keeps the two sides twins: the harness calls the same
+functions with the same meaning on both, and ``tests/test_frameworks_base.py`` checks (by
+reading the source, without importing a framework) that every package defines them all.
+The result types below are what a trial part returns to ``harness/trial_child.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fwstudy.measure.timing import StepSamples
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fwstudy.config.trial import TrialConfig
+    from fwstudy.harness.distributed.worker import WorkerContext
+    from fwstudy.workloads.spec import WorkloadSpec
 
 
 @dataclass
@@ -82,3 +94,43 @@ def overhead_blocks(bare, step, steps: int, blocks: int) -> dict[str, float]:
         "harness_step_ms": harness_ms,
         "overhead_pct": (harness_ms / bare_ms - 1) * 100,
     }
+
+
+class TrialPart(Protocol):
+    """``frameworks/<name>/trial.py``: the measured work of one trial (task train, compile,
+    inference, retrace) and the harness-overhead benchmark. Every function builds the
+    workload's twin from ``spec``, sets the config's threads and device, and synchronizes
+    the device before each clock read (rule 5)."""
+
+    def train(self, config: TrialConfig, spec: WorkloadSpec) -> TrainResult: ...
+
+    def infer(self, config: TrialConfig, spec: WorkloadSpec) -> InferResult: ...
+
+    def retrace(self, config: TrialConfig, spec: WorkloadSpec) -> RetraceResult: ...
+
+    def overhead(self, config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]: ...
+
+
+class GemmPart(Protocol):
+    """``frameworks/<name>/gemm.py``: seconds per fp32 GEMM of ``size`` (the MFU yardstick)."""
+
+    def gemm_times(self, size: int, repeats: int, threads: int, device: str) -> list[float]: ...
+
+
+class ParityPart(Protocol):
+    """``frameworks/<name>/parity.py``: this framework's half of the parity gate: weights,
+    logits, loss, gradients (and Adam losses, mode outputs) as NumPy arrays, plus a summary."""
+
+    def compute(
+        self, job: Mapping[str, Any], spec: WorkloadSpec, params: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+
+
+class WorkerPart(Protocol):
+    """``frameworks/<name>/worker.py``: one data-parallel worker's training, on the
+    framework's own distributed engine; returns the JSON payload ``collect`` assembles."""
+
+    def train(self, ctx: WorkerContext) -> dict[str, Any]: ...
+
+
+PROTOCOLS: dict[str, type] = {"trial": TrialPart, "gemm": GemmPart, "parity": ParityPart, "worker": WorkerPart}
