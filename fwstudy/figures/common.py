@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns  # noqa: F401  (style and palettes)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402,F401  (style and palettes)
-
-from fwstudy.results import stats# noqa: E402
+from fwstudy.results import stats
 
 FRAMEWORK_COLOURS = {"tensorflow": ("#e8710a", "#f4a259", "#b94e00", "#ffd3a8"),
                      "torch": ("#1f5aa6", "#6fa3e0", "#0c2d5a", "#b9d4f5")}

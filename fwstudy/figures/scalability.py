@@ -25,10 +25,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from fwstudy.config.profile import Profile
+from fwstudy.config.trial import TrialConfig, default_threads, modes_for
 from fwstudy.figures import common
 from fwstudy.results import stats
-from fwstudy.config.trial import TrialConfig, default_threads, modes_for
-from fwstudy.config.profile import Profile
 
 NAME = "scalability"
 WORKLOAD = "mlp"  # the width sweep varies the mlp's hidden size

@@ -24,7 +24,7 @@ from fwstudy.harness.distributed.plan import (
     torchrun_arguments,
 )
 from fwstudy.harness.distributed.worker import job_path, started_path
-from fwstudy.harness.process import child_environment, compile_cache_variables
+from fwstudy.harness.process import child_argv, child_environment, compile_cache_variables
 
 PORT_IN_USE = ("address already in use", "failed to start server", "could not start grpc server")
 
@@ -73,7 +73,7 @@ def local_ranks(plan: Plan) -> range:
 def launch_torch(config: TrialConfig, plan: Plan, out_dir: Path, python: str) -> Launch:
     argv = [
         python, "-m", "torch.distributed.run", *torchrun_arguments(plan),
-        "-m", "fwstudy.frameworks.torch.worker", str(out_dir),
+        *child_argv(write_job(config, out_dir), python)[1:],
     ]
     env = worker_environment(config, plan, out_dir)
     launched = [processes.start("torchrun", argv, env, out_dir / "torchrun.log")]
@@ -95,7 +95,7 @@ def _start_tf(config: TrialConfig, plan: Plan, out_dir: Path, python: str, clust
         )
         if config.device == "gpu":
             env["CUDA_VISIBLE_DEVICES"] = str(local_rank)  # one GPU per worker
-        argv = [python, "-m", "fwstudy.frameworks.tensorflow.worker", str(out_dir)]
+        argv = child_argv(write_job(config, out_dir), python)
         log = out_dir / f"worker-{rank}.attempt{attempt}.log"
         launched.append(processes.start(f"rank {rank}", argv, env, log))
     return launched
