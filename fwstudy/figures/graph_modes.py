@@ -143,6 +143,12 @@ def retrace_configs(profile: Profile) -> list[TrialConfig]:
     return configs
 
 
+def configs(profile: Profile) -> list[TrialConfig]:
+    """Every F4 trial: the eager baseline, the compile trials and the retrace trials. The
+    notebook measures the three groups apart, since each has its own table."""
+    return [*eager_configs(profile), *compile_configs(profile), *retrace_configs(profile)]
+
+
 def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     """F4: speedup over eager, compile cost against speedup (break-even steps), and what a
     changing input shape costs in traces/recompiles and time."""
