@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fwstudy.parity.gate import FORWARD_TOLERANCE, GRADIENT_TOLERANCE, STEPS_TOLERANCE
+from fwstudy.parity.compare import PRECISIONS, STEPS_TOLERANCE, TOLERANCES
 from fwstudy.parity.modes import MODE_TOLERANCE, optional_module
 from fwstudy.workloads import get_workload
 
@@ -24,13 +24,29 @@ def summary_text(report: Mapping[str, Any]) -> str:
     def mark(ok: bool) -> str:
         return "ok" if ok else "FAILED"
 
-    lines = [
-        head,
-        f"  forward max abs diff    {report['forward_max_abs_diff']:.2e}  (<= {FORWARD_TOLERANCE:g})  "
-        f"{mark(checks['forward'])}",
-        f"  gradient max rel diff   {report['gradient_max_rel_diff']:.2e}  (<= {GRADIENT_TOLERANCE:g}; "
-        f"max abs {report['gradient_max_abs_diff']:.2e}, worst {report['gradient_worst']})  "
-        f"{mark(checks['gradients'])}",
+    def cell(dtype: str, figure: str, key: str, check: str) -> str:
+        value, limit = report["precisions"][dtype][figure], TOLERANCES[dtype][key]
+        if limit is None:
+            return f"{value:.2e} (reported)       "
+        return f"{value:.2e} <= {limit:.0e} {mark(checks[f'{check}_{dtype}']):6s}"
+
+    rows = (
+        ("forward max abs diff", "forward_max_abs_diff", "forward_max_abs", "forward"),
+        ("gradient norm rel", "gradient_norm_rel_max", "gradient_norm_rel", "gradients"),
+        ("gradient per element", "gradient_max_rel_diff", "gradient_max_rel", "gradient_elements"),
+    )
+    lines = [head, f"  {'':24s}" + "".join(f"{dtype:27s}" for dtype in PRECISIONS)]
+    for label, figure, key, check in rows:
+        lines.append(f"  {label:24s}" + "".join(f"{cell(dtype, figure, key, check):27s}" for dtype in PRECISIONS))
+    lines.append(
+        "  worst gradient          "
+        + "; ".join(
+            f"{dtype} {report['precisions'][dtype]['gradient_norm_worst']} (norm), "
+            f"{report['precisions'][dtype]['gradient_worst']} (element)"
+            for dtype in PRECISIONS
+        )
+    )
+    lines += [
         f"  parameters              torch {report['params_torch']:,}  tensorflow "
         f"{report['params_tensorflow']:,}  analytic {report['params_analytic']:,}  {mark(checks['params'])}",
         f"  one framework per child {mark(checks['isolation'])}",
@@ -43,10 +59,9 @@ def summary_text(report: Mapping[str, Any]) -> str:
         )
     if "modes" in checks:
         lines.extend(modes_text(report))
-    if report.get("broken_weight"):
-        lines.append(f"  (broken on purpose: {report['broken_weight']} zeroed)")
-    elif report.get("broken_layer"):
-        lines.append(f"  (broken on purpose: activation of {report['broken_layer']} swapped)")
+    if report.get("break"):
+        broken = report.get("broken_weight") or report.get("broken_layer")
+        lines.append(f"  (broken on purpose: {report.get('break_description')}: {broken})")
     return "\n".join(lines)
 
 

@@ -1,4 +1,22 @@
-"""TensorFlow/Keras side of the parity gate; imported only inside a parity child (rule 1)."""
+"""TensorFlow/Keras side of the parity gate; imported only inside a parity child (rule 1).
+
+Each precision of ``job["dtypes"]`` (float32, float64) runs the same batch from the same weights.
+For float64 a fresh Keras model is built under ``keras.config.set_floatx("float64")`` *and*
+``keras.config.set_dtype_policy("float64")``: Keras 3 fixes its global dtype policy from floatx
+the first time any layer asks for it (``dtype_policies.dtype_policy()``), so after the float32
+model exists, setting floatx alone would leave every new layer computing in float32. Each
+layer's variables and compute dtype are then checked (``check_dtype``) rather than trusted, and
+the float64 gate itself would catch a layer that still rounds to float32 (its error, ~1e-7, is
+100 times the float64 tolerance). Integer token ids stay integer.
+
+That is how the gate found one: Keras 3's TensorFlow ``dot_product_attention`` (what
+``MultiHeadAttention`` calls) scales the scores by ``tf.cast(scale, dtype)`` of a Python float,
+which TensorFlow first makes a float32 constant, so in float64 the scale 1/sqrt(head_dim) is
+off by float32 round-off and the transformer's float64 logits by ~3e-10, gradients ~4e-9
+norm-relative (measured, against ~1e-15 everywhere else). ``exact_attention_scale`` hands those
+layers the scale as a tensor of the model's dtype; float32 (what trials run) is unaffected. The Adam steps and the
+execution modes run in float32 only, as trials do.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +57,87 @@ def break_activation(model: keras.Model) -> str:
     raise ValueError(f"model {model.name} has no non-linear activation to break")
 
 
+def break_pooling(model: keras.Model) -> str:
+    """Swap the first pooling layer's mode (max ↔ average): Keras' pooling layers share one
+    implementation that dispatches on ``pool_mode``, so the layer keeps its name, shape and
+    (absent) weights and only its function changes."""
+    for layer in model.layers:
+        mode = getattr(layer, "pool_mode", None)
+        if mode in ("max", "average"):
+            layer.pool_mode = "average" if mode == "max" else "max"
+            return layer.name
+    raise ValueError(f"model {model.name} has no pooling layer to break")
+
+
+MODEL_BREAKS = {"activation": break_activation, "pooling": break_pooling}
+
+
+def check_dtype(model: keras.Model, dtype: str) -> None:
+    """Every layer's floating variables and compute dtype are ``dtype``: a layer left in another
+    precision would make this a mixed-precision run (Input layers have nothing to compute)."""
+    stray = [v.path for v in model.weights if "float" in str(v.dtype) and v.dtype != dtype]
+    stray += [
+        f"{layer.name} computes in {layer.compute_dtype}"
+        for layer in model._flatten_layers(include_self=False)
+        if not isinstance(layer, keras.layers.InputLayer) and layer.compute_dtype != dtype
+    ]
+    if stray:
+        raise ValueError(f"{dtype} Keras model has layers in another precision: {stray[:3]}")
+
+
+def build_in(spec: WorkloadSpec, params: Mapping[str, Any], dtype: str) -> keras.Model:
+    """The Keras twin with every layer in ``dtype`` (module docstring); the global floatx and
+    policy are put back afterwards."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        model = spec.implementation("tensorflow").build_model(params)
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+    check_dtype(model, dtype)
+    return model
+
+
+def exact_attention_scale(model: keras.Model, dtype: str) -> list[str]:
+    """The scale of every ``MultiHeadAttention`` as a ``dtype`` tensor (module docstring); returns
+    the layers it changed."""
+    fixed = []
+    for layer in model._flatten_layers(include_self=False):
+        scale = getattr(layer, "_inverse_sqrt_key_dim", None)
+        if isinstance(layer, keras.layers.MultiHeadAttention) and isinstance(scale, float):
+            layer._inverse_sqrt_key_dim = tf.constant(scale, dtype=dtype)
+            fixed.append(layer.name)
+    return fixed
+
+
+def as_dtype(array: np.ndarray, dtype: str) -> tf.Tensor:
+    """Features in ``dtype``; integer token ids and labels stay as they are."""
+    array = np.asarray(array)
+    return tf.constant(array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array)
+
+
+def forward_backward(
+    model: keras.Model, inputs: Mapping[str, np.ndarray], dtype: str
+) -> dict[str, np.ndarray]:
+    """Logits, loss and every trainable variable's gradient of one batch, computed in ``dtype``."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
+    trainable = model.trainable_variables
+    names = {id(v): n for n, v in keras_variables(model).items()}
+    with tf.GradientTape() as tape:
+        logits = model(as_dtype(inputs["x"], dtype), training=True)
+        loss = loss_fn(tf.constant(inputs["y"]), logits)
+    grads = tape.gradient(loss, trainable)
+    if logits.dtype != dtype or loss.dtype != dtype:
+        raise ValueError(f"{dtype} run computed logits in {logits.dtype.name}, loss in {loss.dtype.name}")
+    out: dict[str, np.ndarray] = {"logits": np.asarray(logits), "loss": np.asarray(loss.numpy())}
+    for variable, grad in zip(trainable, grads, strict=True):
+        # Embedding gradients come back as IndexedSlices; the gate compares dense tensors.
+        out[f"grad:{names[id(variable)]}"] = np.asarray(tf.convert_to_tensor(grad))
+    return out
+
+
 def compute(
     job: Mapping[str, Any], spec: WorkloadSpec, params: Mapping[str, Any]
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -58,23 +157,28 @@ def compute(
     weights = {n: np.asarray(v.numpy()).copy() for n, v in variables.items()}
     check_shapes(weights, shapes, "keras")
     info: dict[str, Any] = {"params": model.count_params(), "version": tf.__version__}
-    if job.get("break") == "activation":
-        info["broken_layer"] = break_activation(model)
+    broken = job.get("break")
+    if broken is not None and broken not in MODEL_BREAKS:
+        raise ValueError(f"the TensorFlow child breaks only its model ({', '.join(MODEL_BREAKS)}), not {broken!r}")
+    if broken:
+        info["broken_layer"] = MODEL_BREAKS[broken](model)
 
     with np.load(job["inputs"]) as npz:
         inputs = {name: npz[name] for name in npz.files}
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     trainable = model.trainable_variables
-    names = {id(v): n for n, v in variables.items()}
-    with tf.GradientTape() as tape:
-        logits = model(tf.constant(inputs["x"]), training=True)
-        loss = loss_fn(tf.constant(inputs["y"]), logits)
-    grads = tape.gradient(loss, trainable)
-    arrays: dict[str, np.ndarray] = {"logits": np.asarray(logits), "loss": np.asarray(float(loss))}
-    arrays.update({f"weight:{n}": a for n, a in weights.items()})
-    for variable, grad in zip(trainable, grads, strict=True):
-        # Embedding gradients come back as IndexedSlices; the gate compares dense tensors.
-        arrays[f"grad:{names[id(variable)]}"] = np.asarray(tf.convert_to_tensor(grad))
+    arrays: dict[str, np.ndarray] = {f"weight:{n}": a for n, a in weights.items()}
+    for dtype in job.get("dtypes", ["float32"]):
+        if dtype == keras.config.floatx():
+            twin = model
+        else:
+            twin = build_in(spec, params, dtype)
+            if exact := exact_attention_scale(twin, dtype):
+                info[f"{dtype}_exact_attention_scale"] = exact
+            restore(keras_variables(twin), {n: a.astype(dtype) for n, a in weights.items()})
+            if broken:
+                MODEL_BREAKS[broken](twin)
+        arrays.update({f"{dtype}:{n}": a for n, a in forward_backward(twin, inputs, dtype).items()})
 
     losses = []
     if "xs" in inputs:

@@ -1,4 +1,10 @@
-"""PyTorch side of the parity gate; imported only inside a parity child (rule 1)."""
+"""PyTorch side of the parity gate; imported only inside a parity child (rule 1).
+
+Each precision of ``job["dtypes"]`` (float32, float64) runs the same batch from the same weights:
+the float32 model as built (or loaded), then a fresh model loaded with those weights and cast
+with ``Module.double()`` (parameters and buffers), fed float64 features; integer token ids stay
+integer. The Adam steps and the execution modes run in float32 only, as trials do.
+"""
 
 from __future__ import annotations
 
@@ -40,17 +46,16 @@ def compute(
     with np.load(job["inputs"]) as npz:
         inputs = {name: npz[name] for name in npz.files}
     loss_fn = nn.CrossEntropyLoss()
-    logits = model(torch.as_tensor(inputs["x"]))
-    loss = loss_fn(logits, torch.as_tensor(inputs["y"]))
-    loss.backward()
-    arrays: dict[str, np.ndarray] = {
-        "logits": logits.detach().numpy().copy(),
-        "loss": np.asarray(loss.item()),
-    }
-    arrays.update({f"weight:{n}": a for n, a in weights.items()})
-    for name, param in model.named_parameters():
-        arrays[f"grad:{name}"] = param.grad.numpy().copy()
-    model.zero_grad(set_to_none=True)
+    arrays: dict[str, np.ndarray] = {f"weight:{n}": a for n, a in weights.items()}
+    for dtype in job.get("dtypes", ["float32"]):
+        if dtype == "float32":
+            twin = model
+        else:
+            twin = spec.implementation("torch").build_model(params)
+            twin.load_state_dict({n: torch.from_numpy(a) for n, a in weights.items()}, strict=True)
+            twin.to(getattr(torch, dtype))
+            twin.train()
+        arrays.update({f"{dtype}:{n}": a for n, a in forward_backward(twin, inputs, dtype).items()})
 
     losses = []
     if "xs" in inputs:
@@ -78,6 +83,33 @@ def compute(
             probe_arrays, info["probe"] = probe.probe(model, params, job, inputs)
             arrays.update({f"probe:{n}": a for n, a in probe_arrays.items()})
     return arrays, info
+
+
+def as_dtype(array: np.ndarray, dtype: str) -> torch.Tensor:
+    """Features in ``dtype``; integer token ids and labels stay as they are."""
+    array = np.asarray(array)
+    return torch.as_tensor(array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array)
+
+
+def forward_backward(model: nn.Module, inputs: Mapping[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    """Logits, loss and every parameter's gradient of one batch, computed in ``dtype``; refuses a
+    model that has a parameter or buffer of another floating dtype (it would not be a
+    ``dtype`` run)."""
+    wanted = getattr(torch, dtype)
+    stray = [n for n, t in model.state_dict().items() if t.is_floating_point() and t.dtype != wanted]
+    if stray:
+        raise ValueError(f"{dtype} run has tensors of another dtype: {stray[:3]}")
+    model.zero_grad(set_to_none=True)
+    logits = model(as_dtype(inputs["x"], dtype))
+    loss = nn.CrossEntropyLoss()(logits, torch.as_tensor(inputs["y"]))
+    loss.backward()
+    if logits.dtype != wanted or loss.dtype != wanted:
+        raise ValueError(f"{dtype} run computed logits in {logits.dtype}, loss in {loss.dtype}")
+    out = {"logits": logits.detach().numpy().copy(), "loss": np.asarray(loss.item(), dtype=dtype)}
+    for name, param in model.named_parameters():
+        out[f"grad:{name}"] = param.grad.numpy().copy()
+    model.zero_grad(set_to_none=True)
+    return out
 
 
 def run_mode(
