@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,9 +42,11 @@ HIGHER_IS_BETTER = frozenset({"throughput_samples_per_s", "achieved_gflops"})
 # The A-vs-A noise floor is this quantile of |log(a/b)| over A-vs-A pairs (see noise_floor_aa).
 NOISE_FLOOR_QUANTILE = 0.90
 # With at least this many A-vs-A pairs per framework the floor is the larger per-framework
-# floor (the noisier framework governs); with fewer, one framework's quantile would be its
-# maximum or worse, so the pairs of both frameworks are pooled.
-MIN_PAIRS_PER_FRAMEWORK = 10
+# floor (the noisier framework governs); with fewer, a framework's 90th percentile would rest
+# on its one or two largest pairs, so the pairs of both frameworks are pooled. Pooling is
+# also what the comparison's own noise looks like: under "no difference" a TF-vs-PT pair
+# varies like the average of a TF and a PT A-vs-A pair, and the pooled pairs are that mix.
+MIN_PAIRS_PER_FRAMEWORK = 20
 # Confidences are sums of powers of 1/2; this only absorbs rounding in the comparison.
 _TOLERANCE = 1e-12
 
@@ -349,26 +352,51 @@ def _log(values: pd.Series) -> pd.Series:
         return np.log(values.where(values > 0))  # a ratio needs positive values
 
 
-def _floor(trials: pd.DataFrame) -> tuple[float, str]:
-    """(floor in log units, source) for one configuration's trials (framework, repeat,
-    replica, log_value): the A-vs-A floor when any A-vs-A pair exists, else the "repeats"
-    floor (median over pairs of trials of one framework of |log(a/b)|, the larger framework's;
-    the log form of ``noise_floor``)."""
+def _trials_by_block(framework, repeat, replica, log_value) -> dict[tuple, list]:
+    """{(framework, repeat): [(replica, log value), ...]} of one configuration's trials."""
+    blocks: dict[tuple, list] = defaultdict(list)
+    for f, b, r, v in zip(framework, repeat, replica, log_value, strict=True):
+        blocks[(f, b)].append((r, v))
+    return blocks
+
+
+def _paired_log_ratios(blocks: dict[tuple, list]) -> tuple[np.ndarray, int]:
+    """(d_b = log(tf_b / pt_b) over the complete blocks in block order, incomplete blocks).
+    A side is the mean log (geometric mean) of its framework's positive values in the block."""
+    sides: dict[object, dict[str, float]] = defaultdict(dict)
+    for (framework, block), trials in blocks.items():
+        logs = np.array([v for _, v in trials], dtype=float)
+        logs = logs[np.isfinite(logs)]
+        if framework in FRAMEWORKS and logs.size:
+            sides[block][framework] = float(logs.mean())
+    all_blocks = {block for _, block in blocks}
+    d = [sides[b]["tensorflow"] - sides[b]["torch"] for b in sorted(sides)
+         if len(sides[b]) == len(FRAMEWORKS)]
+    return np.asarray(d, dtype=float), len(all_blocks) - len(d)
+
+
+def _floor(blocks: dict[tuple, list]) -> tuple[float, str]:
+    """(floor in log units, source) of one configuration: the A-vs-A floor when any A-vs-A
+    pair (two replicas of one framework in one block) exists, else the "repeats" floor
+    (median over pairs of one framework's trials of |log(a/b)|, the larger framework's: the
+    log form of ``noise_floor``)."""
     pairs: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-    for (framework, _), block in trials.groupby(["framework", "repeat"], sort=False):
-        rows = block[["replica", "log_value"]].to_numpy(float)
-        for (ra, a), (rb, b) in itertools.combinations(rows, 2):
+    every: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
+    for (framework, _), trials in blocks.items():
+        if framework not in FRAMEWORKS:
+            continue
+        every[framework] += [v for _, v in trials if np.isfinite(v)]
+        for (ra, a), (rb, b) in itertools.combinations(trials, 2):
             if ra != rb and np.isfinite(a - b):
-                pairs.setdefault(framework, []).append(abs(a - b))
+                pairs[framework].append(abs(a - b))
     counts = [len(pairs[f]) for f in FRAMEWORKS]
-    if sum(counts) and min(counts) >= MIN_PAIRS_PER_FRAMEWORK:
+    if min(counts) >= MIN_PAIRS_PER_FRAMEWORK:
         return float(max(noise_floor_aa(pairs[f]) for f in FRAMEWORKS)), "a-vs-a"
     if sum(counts):
         return float(noise_floor_aa([d for f in FRAMEWORKS for d in pairs[f]])), "a-vs-a"
     floors = []
     for framework in FRAMEWORKS:
-        x = trials.loc[trials["framework"] == framework, "log_value"].to_numpy(float)
-        x = x[np.isfinite(x)]
+        x = np.asarray(every[framework], dtype=float)
         if x.size >= 2:
             upper = np.triu_indices(x.size, 1)
             floors.append(float(np.median(np.abs(x[:, None] - x[None, :])[upper])))
@@ -434,16 +462,14 @@ def compare_frameworks(
     for key, group in values.groupby(by, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
         tf, pt = (group.loc[group["framework"] == f, "value"].to_numpy(float) for f in FRAMEWORKS)
-        sides = group[group["framework"].isin(FRAMEWORKS)].pivot_table(
-            index="repeat", columns="framework", values="log_value", aggfunc="mean",
-            dropna=False).reindex(columns=list(FRAMEWORKS))
-        complete = sides.notna().all(axis=1)
-        d = (sides["tensorflow"] - sides["torch"])[complete].to_numpy(float)
+        blocks = _trials_by_block(*(group[c].to_numpy() for c in
+                                    ("framework", "repeat", "replica", "log_value")))
+        d, dropped = _paired_log_ratios(blocks)
         median_d, low, high, reached = order_statistic_interval(d, confidence)
         if d.size == 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 median_d = np.log(np.median(tf) / np.median(pt)) if tf.size and pt.size else NAN
-        floor, source = _floor(group)
+        floor, source = _floor(blocks)
         faster = verdicts(median_d, low, high, reached, confidence, floor, higher_is_better)
         rows.append({
             **dict(zip(by, key, strict=True)),
@@ -452,7 +478,7 @@ def compare_frameworks(
             "median_torch": float(np.median(pt)) if pt.size else NAN,
             "ratio": float(np.exp(median_d)), "ratio_ci_low": float(np.exp(low)),
             "ratio_ci_high": float(np.exp(high)), "confidence": reached,
-            "blocks": int(d.size), "blocks_dropped": int((~complete).sum()),
+            "blocks": int(d.size), "blocks_dropped": dropped,
             "p_value": mann_whitney_p(tf, pt), "noise_floor": floor,
             "noise_floor_source": source,
             "within_noise": bool(abs(median_d) <= floor),
