@@ -418,9 +418,9 @@ def compare_frameworks(
     Trials run in blocks (``repeat``: one trial of each framework per block, run back to
     back), so slow drift of the machine hits both sides of a block alike and cancels in the
     per-block log ratio d_b = log(tf_b / pt_b) (a framework's trials in one block, e.g. two
-    A-vs-A replicas, enter as their geometric mean). Blocks with only one side, or with a
-    no positive value (a ratio needs them), are dropped (``blocks_dropped``); ``blocks``
-    counts the rest.
+    A-vs-A replicas, enter as their geometric mean of positive values). Blocks missing one
+    side (or with no positive value on one side: a ratio needs them) are dropped and counted
+    in ``blocks_dropped``; ``blocks`` counts the complete ones.
 
     ``ratio`` = exp(median d_b) and [``ratio_ci_low``, ``ratio_ci_high``] = exp of the
     sign-test (order-statistic) interval of median d_b, reaching ``confidence`` (the column)
@@ -429,8 +429,9 @@ def compare_frameworks(
     (Hodges-Lehmann) interval because it assumes only independent blocks: Wilcoxon also
     needs d_b symmetric about its centre, which fails when one framework's trials have a
     one-sided tail (a GC pause, a late compile) that the other's lack; and at the block
-    counts the study runs (<= 7) both reach the same confidence for [min, max] (1 - 2^(1-n)),
-    so Hodges-Lehmann's extra efficiency buys little. Fewer than 2 complete blocks: no
+    counts the study runs (5-7) both reach the same confidence with [min, max] (1 - 2^(1-n));
+    Hodges-Lehmann's finer grid (n(n+1)/2 Walsh averages) only starts to give a narrower
+    interval at a given confidence from about 7 blocks on. Fewer than 2 complete blocks: no
     interval (confidence 0); with no complete block ``ratio`` is median(tf)/median(pt).
 
     ``noise_floor`` (log units, ~ relative for small values) is the 90th percentile of
@@ -438,7 +439,9 @@ def compare_frameworks(
     without the column is all replica 0), pooled over both frameworks unless each has at
     least ``MIN_PAIRS_PER_FRAMEWORK`` pairs (then the larger of the two);
     ``noise_floor_source`` is "a-vs-a". Without any A-vs-A pair it falls back to the median
-    over pairs of one framework's repeats (the larger framework's), source "repeats".
+    over pairs of one framework's repeats (the larger framework's), source "repeats"; that
+    floor also carries the drift between blocks, so it is larger and costs power: run A-vs-A
+    replicas. Source "none" (floor NaN): no framework has two trials.
     ``within_noise``: |log ratio| <= floor.
 
     ``faster`` names a framework only when the interval reaches ``confidence``, excludes 1 and
