@@ -20,7 +20,7 @@ from fwstudy.workloads.spec import WorkloadSpec
 BREAKS = {
     "activation": "the first non-linear activation of the Keras twin swapped (ReLU → ELU, other → ReLU)",
     "pooling": "the first pooling layer of the Keras twin swapped (max ↔ average)",
-    "bias": "the last bias zeroed in the weights handed to the receiving side",
+    "bias": "the last bias lost in transfer: the receiving side keeps its own initial value",
     "transpose": "the first square 2-D weight transposed in the weights handed to the receiving side",
     "gates": "the LSTM gate blocks (i, f, g, o) put in ONNX's order (i, o, f, g) in the receiving side's weights",
 }
@@ -55,11 +55,11 @@ def check_applies(name: str, spec: WorkloadSpec, params: Mapping[str, Any], rece
         raise BadInput(f"break gates needs an LSTM; {spec.name} has none")
 
 
-def break_weights(name: str, weights: dict[str, np.ndarray], framework: str) -> str:
+def break_weights(name: str, weights: dict[str, np.ndarray], framework: str, seed: int = 0) -> str:
     """Apply a weight break to ``weights`` (in ``framework``'s layout) in place; returns what it
     broke, for the report."""
     if name == "bias":
-        return break_bias(weights, framework)
+        return break_bias(weights, framework, seed)
     if name == "transpose":
         return break_transpose(weights)
     if name == "gates":
@@ -67,11 +67,20 @@ def break_weights(name: str, weights: dict[str, np.ndarray], framework: str) -> 
     raise ValueError(f"{name} is not a weight break")
 
 
-def break_bias(weights: dict[str, np.ndarray], framework: str) -> str:
-    """Zero the last bias (the classifier's: it always reaches the logits); returns its name."""
+def break_bias(weights: dict[str, np.ndarray], framework: str, seed: int = 0) -> str:
+    """A transfer that lost the last bias (the classifier's: it always reaches the logits): the
+    receiving side keeps its framework's own initial value, zeros in Keras, U(±1/sqrt(fan_in))
+    in PyTorch (drawn here). Merely zeroing it would change nothing with Keras as the source,
+    whose biases start at zero. Returns the bias' name."""
     suffix = "/bias" if framework == "tensorflow" else ".bias"
     name = [n for n in weights if n.endswith(suffix)][-1]
-    weights[name] = np.zeros_like(weights[name])
+    if framework == "tensorflow":
+        weights[name] = np.zeros_like(weights[name])
+    else:
+        fan_in = int(np.prod(weights[name.removesuffix(".bias") + ".weight"].shape[1:]))
+        bound = fan_in**-0.5
+        gen = np.random.default_rng(seed)
+        weights[name] = gen.uniform(-bound, bound, weights[name].shape).astype(weights[name].dtype)
     return name
 
 

@@ -24,7 +24,7 @@ UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 
 # Each precision's limits; None is reported but not checked.
 TOLERANCES: dict[str, dict[str, float | None]] = {
-    "float32": {"forward_max_abs": 1e-4, "gradient_norm_rel": 1e-2, "gradient_max_rel": None},
+    "float32": {"forward_max_abs": 1e-4, "gradient_norm_rel": 5e-2, "gradient_max_rel": None},
     "float64": {"forward_max_abs": 1e-9, "gradient_norm_rel": 1e-9, "gradient_max_rel": 1e-8},
 }
 STEPS_TOLERANCE = 1e-3  # float32 Adam losses, relative, at every step

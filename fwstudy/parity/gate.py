@@ -8,7 +8,7 @@ float32 and in float64 (``compare.PRECISIONS``); the tolerances and the numbers 
 in ``fwstudy.parity.compare``:
 
 * float32: the forward output (logits) max abs difference ≤ 1e-4 (the STUDY rule), and every
-  weight's gradient, brought to PyTorch's layout by the same weight map, within 1e-2 of its
+  weight's gradient, brought to PyTorch's layout by the same weight map, within 5e-2 of its
   norm (‖g_tf − g_pt‖₂ / ‖g_pt‖₂); the per-element maximum is reported, not checked (one ReLU
   input within round-off of zero may land on either side of the kink);
 * float64: forward ≤ 1e-9, gradients ≤ 1e-9 norm-relative and ≤ 1e-8 per element: round-off is
@@ -255,7 +255,7 @@ def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[
             else:
                 moved = weight_map.to_torch(weights, params)
             if request.break_side is not None and request.break_side not in MODEL_BREAKS:
-                report["broken_weight"] = break_weights(request.break_side, moved, receiver)
+                report["broken_weight"] = break_weights(request.break_side, moved, receiver, request.seed)
             np.savez(workdir / "weights_in.npz", **moved)
             second = _run_side(receiver, request, params, workdir, workdir / "weights_in.npz", python)
             sides = {first.framework: first, second.framework: second}
