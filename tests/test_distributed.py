@@ -159,16 +159,6 @@ def test_a_fit_or_inference_trial_is_a_failed_record_without_a_launch():
     assert record["status"] == "failed" and "task 'train'" in record["error"]
 
 
-def test_the_parent_side_imports_no_framework():
-    code = (
-        "import sys\n"
-        "import fwstudy.harness.distributed, fwstudy.harness.distributed.collect, fwstudy.harness.distributed.launch\n"
-        "import fwstudy.harness.distributed.cli_options, fwstudy.figures.scalability\n"
-        "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules, 'framework imported'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-
-
 def test_a_port_taken_between_choice_and_launch_is_retried_once(fake_python):
     taken = fake_python('echo "E tensorflow: Could not start gRPC server: Address already in use"; exit 1')
     record = run_trial(config(framework="tensorflow"), python=taken)

@@ -50,6 +50,8 @@ def test_cli_prints_one_ok_record_with_the_contract_fields(records, key):
     assert record["env"]["gemm_peak"]["gemm_size"] == 256
     assert record["samples"]["rss_curve"]["rss_mb"]
     assert record["env"]["threadpools"] and "load_average_1m" in record["env"]
+    # The import footprint is the framework's alone: the child had not imported these yet.
+    assert not {"pandas", "matplotlib"} & set(record["env"]["modules_before_framework_import"])
 
 
 def test_both_frameworks_ran_with_equal_threads_and_alone(records):

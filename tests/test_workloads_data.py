@@ -7,6 +7,22 @@ import pytest
 
 from fwstudy.errors import BadInput
 from fwstudy.measure import data
+from fwstudy.workloads import WORKLOADS
+
+# Every registered workload with a real-data task: a new workload folder is covered here too.
+REAL_DATA = sorted(name for name, spec in WORKLOADS.items() if spec.dataset is not None)
+
+
+@pytest.mark.parametrize("name", REAL_DATA)
+def test_each_workloads_real_data_task_is_fixed_and_labelled(name):
+    spec = WORKLOADS[name]
+    params = spec.dataset_params_for({})
+    first, again = spec.dataset(params), spec.dataset(params)
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    np.testing.assert_array_equal(first.y_test, again.y_test)
+    assert len(first.x_train) == len(first.y_train) > 0 and len(first.x_test) == len(first.y_test) > 0
+    for labels in (first.y_train, first.y_test):
+        assert labels.dtype == np.int64 and 0 <= labels.min() and labels.max() < first.classes
 
 
 def test_digits_split_is_fixed_stratified_and_scaled():

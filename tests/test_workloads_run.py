@@ -9,9 +9,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from fwstudy import frameworks
 from fwstudy.workloads import WORKLOADS, get_workload
 
-CASES = [(w, fw) for w in sorted(WORKLOADS) for fw in ("tensorflow", "torch")]
+CASES = [(w, fw) for w in sorted(WORKLOADS) for fw in frameworks.NAMES]
 
 
 def run_trial(workload: str, framework: str) -> dict:
@@ -40,7 +41,4 @@ def test_eager_trial_is_ok(records, workload, framework):
     assert metrics["params"] == metrics["params_analytic"] == spec.param_count(params)
     assert metrics["flops_per_step"] == spec.train_flops(params, spec.default_batch_size)
     assert metrics["step_time_ms_median"] > 0
-    assert record["env"]["frameworks_loaded"] == {
-        "torch": framework == "torch",
-        "tensorflow": framework == "tensorflow",
-    }
+    assert record["env"]["frameworks_loaded"] == {name: name == framework for name in frameworks.NAMES}

@@ -1,9 +1,15 @@
-"""The framework-neutral specs of the workloads: registry, parameters, shapes, FLOPs."""
+"""The framework-neutral specs of the workloads: registry, parameters, shapes, FLOPs.
+
+Per-workload tests take their workloads from the registry, so a new workload folder is tested
+without a test edit; the hand-counted references below (STUDY.md's shapes) are checked for the
+workloads they name.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +18,20 @@ from fwstudy import cli
 from fwstudy.errors import BadInput
 from fwstudy.workloads import WORKLOADS, get_workload
 
-NAMES = ["adaptive", "cnn", "lstm", "mlp", "transformer"]
+NAMES = sorted(WORKLOADS)
+WORKLOAD_FOLDERS = Path(__file__).resolve().parent.parent / "fwstudy" / "workloads"
+
+
+def real_data_workloads(prefix: str = "") -> list[str]:
+    """Registered workloads with a real-data task, only those whose dataset is named
+    ``<prefix>-...`` when a prefix is given (``digits``: the digits, ``tokens``: the token task)."""
+    return [
+        name
+        for name, spec in sorted(WORKLOADS.items())
+        if spec.dataset is not None
+        and spec.dataset(spec.dataset_params_for({})).name.startswith(f"{prefix}-" if prefix else "")
+    ]
+
 
 # STUDY.md's default shapes, counted by hand.
 PARAMS = {
@@ -27,13 +46,22 @@ PARAMS = {
     "adaptive": 64 * 256 + 256 + 256 * 256 + 256 * 10 + 10,  # not in STUDY.md: issue 5's F4 model
 }
 BATCH = {"mlp": 128, "cnn": 64, "lstm": 64, "transformer": 32, "adaptive": 128}
+# Synthetic batches of 5 at the default parameters: (x shape, x dtype).
+SHAPES = {
+    "mlp": ((5, 784), np.float32),
+    "cnn": ((5, 28, 28, 1), np.float32),  # channels last: the one neutral layout
+    "lstm": ((5, 50), np.int64),
+    "transformer": ((5, 64), np.int64),
+    "adaptive": ((5, 64), np.float32),
+}
 
 
-def test_registry_holds_every_workload():
-    assert sorted(WORKLOADS) == NAMES
+def test_registry_holds_every_workload_folder():
+    assert NAMES == sorted(path.parent.name for path in WORKLOAD_FOLDERS.glob("*/spec.py"))
+    assert set(PARAMS) == set(BATCH) == set(SHAPES) and set(PARAMS) <= set(WORKLOADS)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", sorted(PARAMS))
 def test_default_parameter_count_and_batch(name):
     spec = get_workload(name)
     assert spec.param_count(spec.resolve_params({})) == PARAMS[name]
@@ -43,8 +71,9 @@ def test_default_parameter_count_and_batch(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_hook_is_present(name):
     spec = get_workload(name)
-    for hook in ("shape_text", "layers", "param_count", "synthetic_batch", "num_classes", "dataset"):
+    for hook in ("shape_text", "layers", "param_count", "synthetic_batch", "num_classes"):
         assert callable(getattr(spec, hook)), hook
+    assert spec.default_batch_size >= 1 and spec.param_count(spec.resolve_params({})) > 0
     assert spec.weight_map() is not None
 
 
@@ -58,16 +87,16 @@ def test_synthetic_batches_are_seeded_and_shaped(name):
     np.testing.assert_array_equal(y1, y2)
     assert x1.shape[0] == 5 and y1.shape == (5,)
     assert y1.dtype == np.int64 and 0 <= y1.min() and y1.max() < spec.num_classes(params)
-    expected = {
-        "mlp": ((5, 784), np.float32),
-        "cnn": ((5, 28, 28, 1), np.float32),  # channels last: the one neutral layout
-        "lstm": ((5, 50), np.int64),
-        "transformer": ((5, 64), np.int64),
-        "adaptive": ((5, 64), np.float32),
-    }[name]
-    assert (x1.shape, x1.dtype) == expected
+    assert x1.dtype in (np.float32, np.int64)
     if x1.dtype == np.int64:
         assert 0 <= x1.min() and x1.max() < params["vocab"]
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_synthetic_batches_have_the_documented_shapes(name):
+    spec = get_workload(name)
+    x, _ = spec.synthetic_batch(spec.resolve_params({}), 5, np.random.default_rng(3))
+    assert (x.shape, x.dtype) == SHAPES[name]
 
 
 @pytest.mark.parametrize(
@@ -113,15 +142,30 @@ def test_transformer_counts_the_attention_products():
     assert scores.macs_per_sample == 64 * 64 * 128
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
-def test_digits_shapes_come_from_parameters(name):
+@pytest.mark.parametrize("name", real_data_workloads())
+def test_the_real_data_task_fits_the_synthetic_shapes(name):
     spec = get_workload(name)
     params = spec.dataset_params_for({})
     dataset = spec.dataset(params)
     x, y = spec.synthetic_batch(params, 2, np.random.default_rng(0))
-    assert x.shape[1:] == dataset.x_train.shape[1:]
-    with pytest.raises(BadInput, match="digits"):
-        spec.dataset(spec.resolve_params({}))
+    assert x.shape[1:] == dataset.x_train.shape[1:] and x.dtype == dataset.x_train.dtype
+    assert dataset.classes == spec.num_classes(params)
+
+
+@pytest.mark.parametrize("name", real_data_workloads("digits"))
+def test_digits_shapes_come_from_parameters(name):
+    spec = get_workload(name)
+    params = spec.dataset_params_for({})
+    assert spec.dataset(params).name.startswith("digits-")
+    if params != spec.resolve_params({}):  # the default shape is not the digits' shape
+        with pytest.raises(BadInput, match="digits"):
+            spec.dataset(spec.resolve_params({}))
+
+
+def test_the_helper_tells_the_tasks_apart():
+    digits, tokens = real_data_workloads("digits"), real_data_workloads("tokens")
+    assert digits and tokens and not set(digits) & set(tokens)
+    assert sorted(digits + tokens) == real_data_workloads()
 
 
 def test_list_prints_every_workload(capsys):
@@ -129,8 +173,8 @@ def test_list_prints_every_workload(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split()[0] for line in lines] == NAMES
     for line in lines:
-        name = line.split()[0]
-        assert f"{PARAMS[name]:,} params" in line
+        spec = get_workload(line.split()[0])
+        assert f"{spec.param_count(spec.resolve_params({})):,} params" in line
         assert "tensorflow: eager, graph, compiled, fit" in line and "torch: eager, compiled" in line
 
 

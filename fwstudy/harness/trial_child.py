@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,24 @@ TASK_METRICS = {
 }
 
 
+# Heavy packages whose presence before the framework import would distort the import footprint.
+WATCHED_MODULES = ("pandas", "matplotlib", "scipy", "sklearn", "torch", "tensorflow", "keras")
+
+
+def modules_before_framework_import() -> list[str]:
+    """The watched packages already imported when the child is about to import its framework.
+
+    F2 reports the framework's import footprint (``import_s``, ``rss_after_import_mb``,
+    ``import_peak_rss_mb``), measured around that one import; it must be the framework's alone.
+    A package the harness loaded first (pandas, matplotlib) would inflate the RSS baseline, and
+    one the framework shares (scipy, the other framework) would make its import look cheaper.
+    The record keeps the list (``env["modules_before_framework_import"]``) so every footprint
+    can be checked: pandas and matplotlib must never be in it (tests/test_layout.py,
+    tests/test_trials.py).
+    """
+    return [name for name in WATCHED_MODULES if name in sys.modules]
+
+
 def run(config: TrialConfig, trial_id: str) -> dict:
     # before the framework import (rule 1)
     os.environ.update(thread_variables(config.threads, config.interop_threads))
@@ -100,6 +119,7 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     env = base_environment()
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
     metrics: dict[str, Any] = {}
+    env["modules_before_framework_import"] = modules_before_framework_import()
     try:
         start = time.perf_counter()
         backend = frameworks.load(config.framework, "trial")
