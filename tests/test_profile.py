@@ -57,15 +57,33 @@ def test_notebook_profile_ignores_modules_functions_and_kernel_names():
     assert profile_from_notebook(namespace).profile == "smoke"
 
 
-def test_training_speed_configs_interleave_frameworks_and_skip_missing_modes():
-    profile = Profile(profile="t", modes=["eager", "graph"], repeats=2, threads=1)
+def test_training_configs_run_in_shuffled_paired_blocks_and_skip_missing_modes():
+    """Every block holds each configuration of both frameworks once (twice in the A-vs-A
+    blocks), in an order that changes from block to block but not from run to run."""
+    profile = Profile(profile="t", modes=["eager", "graph"], repeats=6, aa_blocks=2, threads=1)
     configs = training_configs(profile)
-    labels = [(c.repeat, c.mode, c.framework) for c in configs]
-    assert labels == [
-        (0, "eager", "tensorflow"), (0, "eager", "torch"), (0, "graph", "tensorflow"),
-        (1, "eager", "tensorflow"), (1, "eager", "torch"), (1, "graph", "tensorflow"),
-    ]
+    expected = [("eager", "tensorflow"), ("eager", "torch"), ("graph", "tensorflow")]
+    orders = []
+    for block in range(6):
+        mine = [(c.mode, c.framework, c.replica) for c in configs if c.repeat == block]
+        replicas = (0, 1) if block < 2 else (0,)
+        assert sorted(mine) == sorted((m, f, r) for m, f in expected for r in replicas)
+        orders.append(tuple(mine))
+    assert [c.repeat for c in configs] == sorted(c.repeat for c in configs), "blocks run one after another"
+    assert len(set(orders[2:])) > 1, "the order within a block is shuffled per block"
+    assert configs == training_configs(profile), "and the same in every run"
     assert all(c.threads == 1 for c in configs)
+    assert len({c.identity("v") for c in configs}) == len(configs)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("aa_blocks", 7, "aa_blocks .7. cannot exceed repeats"),
+    ("confidence", 1.5, "confidence must be a number between 0 and 1"),
+    ("confidence", True, "confidence must be a number between 0 and 1"),
+])
+def test_profile_rejects_bad_statistics_settings(field, value, message):
+    with pytest.raises(BadInput, match=message):
+        Profile(profile="t", repeats=6, **{field: value})
 
 
 def test_notebook_parameters_cells_hold_only_what_a_reader_changes():
@@ -79,3 +97,14 @@ def test_notebook_parameters_cells_hold_only_what_a_reader_changes():
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
         assert declared == expected, f"{path.name}: missing {expected - declared}, extra {declared - expected}"
+
+
+@pytest.mark.parametrize(("name", "least"), [("quick", 0.90), ("full", 0.95)])
+def test_profiles_repeat_enough_to_reach_their_confidence(name, least):
+    """Quick's intervals reach at least 90%, full's 95%: the repeats are derived, not hoped."""
+    from fwstudy.results.stats import repeats_for
+
+    profile = load_profile_file(PROJECT / "parameters" / f"{name}.yaml")
+    assert profile.confidence >= least
+    assert profile.repeats >= repeats_for(profile.confidence)
+    assert profile.aa_blocks >= 1, "an A-vs-A noise floor needs A-vs-A pairs"

@@ -34,7 +34,13 @@ class Profile:
     threads: int | None = None
     warmup: int = 5
     steps: int = 30
+    # Blocks of F1 trials (one trial of each framework and configuration per block, in random
+    # order), and the confidence the figures ask of their intervals: the repeats must reach it
+    # (fwstudy.results.stats.repeats_for). aa_blocks: the first blocks in which every
+    # configuration is measured twice, the A-vs-A pairs that define the noise floor.
     repeats: int = 1
+    confidence: float = 0.95
+    aa_blocks: int = 0
     device: str = "cpu"
     trial_timeout_s: float = 600.0
     inference_batch_size: int = 256
@@ -107,6 +113,11 @@ class Profile:
         check_positive_int("warmup", self.warmup, allow_zero=True)
         check_positive_int("steps", self.steps)
         check_positive_int("repeats", self.repeats)
+        check_positive_int("aa_blocks", self.aa_blocks, allow_zero=True)
+        if self.aa_blocks > self.repeats:
+            raise BadInput(f"aa_blocks ({self.aa_blocks}) cannot exceed repeats ({self.repeats})")
+        if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 < self.confidence < 1:
+            raise BadInput(f"confidence must be a number between 0 and 1, e.g. 0.95, got {self.confidence!r}")
         check_choice("device", self.device, DEVICES)
         check_positive_int("inference_batch_size", self.inference_batch_size)
         check_positive_int("latency_calls", self.latency_calls)

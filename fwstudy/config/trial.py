@@ -90,7 +90,11 @@ class TrialConfig:
     threads: int = field(default_factory=default_threads)
     interop_threads: int = 1
     device: str = "cpu"
+    # The block this trial belongs to (rule 7: one trial of each framework per block, in random
+    # order), and its replica within the block: replica 1 repeats replica 0's configuration in
+    # the same block, an A-vs-A pair whose difference is pure noise (the noise floor).
     repeat: int = 0
+    replica: int = 0
     seed: int = 0
     workload_params: Mapping[str, Any] = field(default_factory=dict)
     task: str = "train"
@@ -132,6 +136,7 @@ class TrialConfig:
         check_positive_int("threads", self.threads)
         check_positive_int("interop_threads", self.interop_threads)
         check_positive_int("repeat", self.repeat, allow_zero=True)
+        check_positive_int("replica", self.replica, allow_zero=True)
         check_positive_int("seed", self.seed, allow_zero=True)
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("workers", self.workers)

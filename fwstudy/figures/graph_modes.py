@@ -96,14 +96,14 @@ def compile_configs(profile: Profile) -> list[TrialConfig]:
     full measurement, then a warm-cache process for the warm compile)."""
     threads = trials.threads_of(profile)
     workloads = profile.graph_workloads or profile.workloads
-    grid = trials.narrowed(profile, workloads=workloads, repeats=profile.compile_repeats)
+    grid = trials.narrowed(profile, workloads=workloads, repeats=profile.compile_repeats, aa_blocks=0)
     return [
         TrialConfig(
             workload=workload, framework=framework, mode=mode, task="compile", steps=profile.steps,
             warmup=profile.warmup, threads=threads, device=profile.device, repeat=repeat,
             timeout_s=profile.trial_timeout_s,
         )
-        for repeat, workload, mode, framework in trials.grid(grid)
+        for repeat, workload, mode, framework, replica in trials.grid(grid)
         if mode != "eager"
     ]
 

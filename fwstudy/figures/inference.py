@@ -25,9 +25,9 @@ def configs(profile: Profile) -> list[TrialConfig]:
             workload=workload, framework=framework, mode=mode, task="inference",
             batch_size=profile.inference_batch_size, latency_calls=profile.latency_calls,
             steps=profile.steps, warmup=profile.warmup, threads=threads, device=profile.device,
-            repeat=repeat, timeout_s=profile.trial_timeout_s,
+            repeat=repeat, replica=replica, timeout_s=profile.trial_timeout_s,
         )
-        for repeat, workload, mode, framework in trials.grid(grid)
+        for repeat, workload, mode, framework, replica in trials.grid(grid)
     ]
 
 

@@ -7,6 +7,7 @@ and the store measures each identity once."""
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Iterator
 
 from fwstudy.config.profile import Profile
@@ -23,15 +24,26 @@ def narrowed(profile: Profile, **changes) -> Profile:
     return dataclasses.replace(profile, **changes)
 
 
-def grid(profile: Profile) -> Iterator[tuple[int, str, str, str]]:
-    """Repeats outermost and the two frameworks adjacent, so that a drift of the machine
-    touches both sides alike (rule 7); modes a framework lacks are skipped."""
-    for repeat in range(profile.repeats):
-        for workload in profile.workloads:
-            for mode in profile.modes:
-                for framework in profile.frameworks:
-                    if mode in modes_for(framework, workload):
-                        yield repeat, workload, mode, framework
+def grid(profile: Profile) -> Iterator[tuple[int, str, str, str, int]]:
+    """``(block, workload, mode, framework, replica)`` in paired blocks (rule 7).
+
+    Each block holds one trial of every configuration of both frameworks (two, replicas 0
+    and 1, in the first ``aa_blocks`` blocks: the A-vs-A pairs of the noise floor), in an
+    order shuffled per block with a seed of the profile and block: a drift of the machine,
+    or a neighbour's load, cannot favour the framework that always runs first. Modes a
+    framework lacks are skipped."""
+    for block in range(profile.repeats):
+        replicas = 2 if block < profile.aa_blocks else 1
+        items = [
+            (block, workload, mode, framework, replica)
+            for workload in profile.workloads
+            for mode in profile.modes
+            for framework in profile.frameworks
+            if mode in modes_for(framework, workload)
+            for replica in range(replicas)
+        ]
+        random.Random(f"{profile.profile}/{block}").shuffle(items)
+        yield from items
 
 
 def training_configs(profile: Profile) -> list[TrialConfig]:
@@ -41,7 +53,7 @@ def training_configs(profile: Profile) -> list[TrialConfig]:
         TrialConfig(
             workload=workload, framework=framework, mode=mode, steps=profile.steps,
             warmup=profile.warmup, threads=threads, device=profile.device, repeat=repeat,
-            timeout_s=profile.trial_timeout_s,
+            replica=replica, timeout_s=profile.trial_timeout_s,
         )
-        for repeat, workload, mode, framework in grid(profile)
+        for repeat, workload, mode, framework, replica in grid(profile)
     ]

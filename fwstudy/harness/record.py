@@ -30,6 +30,7 @@ def make_record(
         "batch_size": config.batch_size,
         "threads": config.threads,
         "repeat": config.repeat,
+        "replica": config.replica,
         "status": status,
         "error": error,
         "metrics": metrics or {},

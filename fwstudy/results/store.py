@@ -77,6 +77,7 @@ TRIAL_COLUMNS = (
     "batch_size",
     "threads",
     "repeat",
+    "replica",
     "status",
     "error",
 )
@@ -86,6 +87,7 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     """One row per numeric metric; a trial without metrics still gets one row (metric None)."""
     base = {column: record.get(column) for column in TRIAL_COLUMNS}
     base["task"] = record["config"].get("task", "train")
+    base["replica"] = record.get("replica") or 0  # records from before replicas existed
     env = record.get("env", {})
     base.update(
         steps=record["config"]["steps"],
