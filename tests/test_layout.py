@@ -84,29 +84,58 @@ def test_the_framework_modules_are_found_by_name():
     assert "fwstudy.frameworks.base" in framework_free_modules()
 
 
-IMPORT_ALL = """
+# Prepended to a subprocess's code: records which fwstudy module first asked for a package of
+# WATCH (the innermost fwstudy frame on the stack when the import began).
+WITNESS = """
 import importlib, json, sys
-frameworks = {frameworks!r}
+
+WATCH = {watch!r}
 culprits = {{}}
-for name in {modules!r}:
-    before = {{f for f in frameworks if f in sys.modules}}
-    importlib.import_module(name)
-    new = sorted(f for f in frameworks if f in sys.modules and f not in before)
-    if new:
-        culprits[name] = new
-print(json.dumps(culprits))
+
+
+class Witness:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in WATCH and top not in sys.modules:
+            frame = sys._getframe(1)
+            while frame is not None and not frame.f_globals.get("__name__", "").startswith("fwstudy"):
+                frame = frame.f_back
+            where = frame.f_globals["__name__"] if frame is not None else "?"
+            culprits.setdefault(where, set()).add(top)
+        return None
+
+
+def report(loaded):
+    found = {{module: sorted(tops) for module, tops in culprits.items()}}
+    print(json.dumps({{"loaded": loaded, "culprits": found}}))
+
+
+sys.meta_path.insert(0, Witness())
 """
+
+IMPORT_ALL = """
+for name in {modules!r}:
+    importlib.import_module(name)
+report(sorted(m for m in WATCH if m in sys.modules))
+"""
+
+
+def witnessed(code: str, watch: tuple[str, ...]) -> tuple[list[str], str]:
+    """Run ``code`` after WITNESS: the watched packages it loaded, and who imported them."""
+    done = run_python(WITNESS.format(watch=watch) + code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    culprits = ", ".join(
+        f"{module} imports {' and '.join(found)}" for module, found in sorted(result["culprits"].items())
+    )
+    return result["loaded"], culprits or "?"
 
 
 def test_no_module_outside_the_framework_packages_imports_a_framework():
     modules = framework_free_modules()
     assert len(modules) > 40  # the walk found the package
-    done = run_python(IMPORT_ALL.format(frameworks=FRAMEWORK_PACKAGES, modules=modules))
-    assert done.returncode == 0, done.stderr[-3000:]
-    culprits = json.loads(done.stdout.strip().splitlines()[-1])
-    assert culprits == {}, "framework imported by: " + ", ".join(
-        f"{module} imports {' and '.join(found)}" for module, found in culprits.items()
-    )
+    loaded, culprits = witnessed(IMPORT_ALL.format(modules=modules), FRAMEWORK_PACKAGES)
+    assert loaded == [], f"framework imported: {loaded} by {culprits}"
 
 
 # --- the trial child before its framework ------------------------------------------------------
@@ -114,13 +143,12 @@ def test_no_module_outside_the_framework_packages_imports_a_framework():
 HEAVY_FOR_FOOTPRINT = ("pandas", "matplotlib")
 
 TRIAL_CHILD_IMPORTS = """
-import importlib, json, sys
 import fwstudy.harness.child
 import fwstudy.harness.trial_child
 from fwstudy.workloads import WORKLOADS
 for spec in WORKLOADS.values():
     importlib.import_module(spec.package + ".spec")
-print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+report(sorted(m for m in WATCH if m in sys.modules))
 """
 
 # trial_child.run itself, up to the framework import (stubbed to stop there).
@@ -147,9 +175,8 @@ print(json.dumps(seen))
 
 
 def test_a_trial_child_imports_neither_pandas_nor_matplotlib_before_its_framework():
-    done = run_python(TRIAL_CHILD_IMPORTS.format(heavy=HEAVY_FOR_FOOTPRINT))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    loaded, culprits = witnessed(TRIAL_CHILD_IMPORTS, HEAVY_FOR_FOOTPRINT)
+    assert loaded == [], f"imported before the framework: {loaded} by {culprits}"
 
 
 def test_a_trial_record_lists_what_was_imported_before_its_framework():
