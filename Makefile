@@ -1,28 +1,68 @@
 # fwstudy: `make figures` and `make test` are all a fresh machine needs; each creates .venv.
 SHELL := /bin/bash
-PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= cpu,dev
 PROFILE ?= quick
 PARAMS := parameters/$(PROFILE).yaml
 FORCE ?= 0
 NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
+# Per profile: running smoke never overwrites quick's notebooks or figures (results/<profile>/ too).
+OUT_NOTEBOOKS := build/$(PROFILE)/notebooks
+OUT_FIGURES := figures/$(PROFILE)
 # One id per `make` run: with FORCE=1, trials shared by several notebooks are measured once.
 export FWSTUDY_RUN_ID := $(shell date +%s%N)
 comma := ,
+IS_PY311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+
+# The interpreter that creates .venv: python3.11 when it runs, else python3 (its version is
+# checked before use). PYTHON=/path/to/python3.11 overrides. Evaluated only when .venv is built.
+ifeq ($(origin PYTHON),undefined)
+PYTHON = $(shell for p in python3.11 python3; do $$p $(IS_PY311) >/dev/null 2>&1 && { echo $$p; exit; }; done; echo python3)
+endif
+
+# .venv must be a working Python 3.11 environment; one built by another interpreter, or whose
+# bin/python is broken or missing, is rebuilt by the first target that needs it.
+VENV_OK := $(shell test -x $(PY) && $(PY) $(IS_PY311) >/dev/null 2>&1 && echo ok)
+
+# The extras .venv was installed with are remembered in $(VENV)/.extras: later targets reuse
+# them (a `make figures` after `make venv EXTRAS=gpu,dev` keeps the GPU build). EXTRAS=...
+# given explicitly installs those; the default for a new .venv is cpu,dev.
+ifeq ($(origin EXTRAS),undefined)
+EXTRAS := $(strip $(shell cat $(VENV)/.extras 2>/dev/null || ls -t $(VENV)/.installed-* 2>/dev/null | head -n1 | sed 's|.*/\.installed-||; s|-|,|g'))
+ifeq ($(EXTRAS),)
+EXTRAS := cpu$(comma)dev
+endif
+endif
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast figures overhead lab lint clean distclean
+.PHONY: help venv test test-fast figures overhead lab lint clean distclean venv-rebuild
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PROFILE=smoke|quick|full (default quick), FORCE=1 re-measures, EXTRAS=cpu,dev|gpu,dev"
+	@echo "  variables: PROFILE=smoke|quick|full (default quick), FORCE=1 re-measures,"
+	@echo "             EXTRAS=cpu,dev|gpu,dev (default: what .venv was built with, else cpu,dev),"
+	@echo "             PYTHON=python3.11 (the interpreter that creates .venv)"
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+# Phony prerequisite of the stamp while .venv is not a working 3.11 environment.
+venv-rebuild:
+
+$(STAMP): pyproject.toml $(if $(VENV_OK),,venv-rebuild)
+	@if ! { test -x $(PY) && $(PY) $(IS_PY311) >/dev/null 2>&1; }; then \
+	  if [ -e $(VENV) ] || [ -L $(VENV) ]; then \
+	    echo "$(VENV) is not a working Python 3.11 environment ($$($(PY) --version 2>&1 | head -n1 || true)): rebuilding it"; \
+	    rm -rf $(VENV); \
+	  fi; \
+	  if ! $(PYTHON) $(IS_PY311) >/dev/null 2>&1; then \
+	    echo "make: fwstudy needs Python 3.11, but '$(PYTHON)' is $$($(PYTHON) --version 2>&1 | head -n1): install python3.11 or run make PYTHON=/path/to/python3.11" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install --disable-pip-version-check --progress-bar off -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*
+	@echo '$(EXTRAS)' > $(VENV)/.extras
 	@touch $@
 
 venv: $(STAMP) ## create .venv and install the project (done by every target that needs it)
@@ -34,26 +74,27 @@ test: $(STAMP) ## ruff, then all tests: unit tests, real trials and notebooks on
 test-fast: $(STAMP) ## unit tests only (no framework trials, no notebooks)
 	$(PY) -m pytest -m "not slow"
 
-figures: $(STAMP) ## run every notebook with papermill on parameters/$(PROFILE).yaml into build/notebooks/
+figures: $(STAMP) ## run every notebook on PROFILE: build/<profile>/notebooks/, figures/<profile>/
 	@$(PY) -m fwstudy check-profile $(PARAMS)
-	@mkdir -p build/notebooks figures
+	@mkdir -p $(OUT_NOTEBOOKS) $(OUT_FIGURES)
 	@failed=""; \
 	for nb in $(NOTEBOOKS); do \
-	  out="build/notebooks/$$(basename $$nb)"; \
+	  out="$(OUT_NOTEBOOKS)/$$(basename $$nb)"; \
 	  echo "==> $$nb (profile $(PROFILE)) -> $$out"; \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m papermill "$$nb" "$$out" \
-	    -f $(PARAMS) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
+	    -f $(PARAMS) -p profile $(PROFILE) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
 	    --log-output --progress-bar --request-save-on-cell-execute \
 	    || failed="$$failed $$nb"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make figures: failed notebooks:$$failed (see the papermill errors above)"; exit 1; fi; \
-	echo "figures written to figures/; executed notebooks in build/notebooks/"
+	echo "figures written to $(OUT_FIGURES)/; executed notebooks in $(OUT_NOTEBOOKS)/; results in results/$(PROFILE)/"
 
 overhead: $(STAMP) ## benchmark: runner loop vs a bare hand-written loop, per framework and workload
 	$(PY) -m fwstudy.harness.overhead
 
+# JupyterLab refuses to run as root (a container's usual user) without --allow-root.
 lab: $(STAMP) ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check fwstudy tests
