@@ -20,7 +20,10 @@ def rows(trials):
 
 
 def test_speedup_and_break_even():
-    eager = rows([("tensorflow", "eager", "step_time_ms_median", v) for v in (60.0, 62.0, 58.0)])
+    eager = pd.concat([
+        rows([("tensorflow", "eager", "step_time_ms_median", v) for v in (60.0, 62.0, 58.0)]),
+        rows([("tensorflow", "eager", "compile_s", v) for v in (0.1, 0.12, 0.08)]).assign(trial_id=lambda f: f["trial_id"] + "e"),
+    ])
     compiled = pd.concat([
         rows([("tensorflow", "graph", "step_time_ms_median", v) for v in (10.0, 10.5, 9.5)]),
         rows([("tensorflow", "graph", "compile_cold_s", 0.5)]).assign(trial_id="c"),
@@ -30,7 +33,9 @@ def test_speedup_and_break_even():
     row = table.iloc[0]
     assert row["speedup"] == pytest.approx(6.0)
     assert row["speedup_ci_low"] <= 6.0 <= row["speedup_ci_high"]
-    assert row["break_even_steps"] == pytest.approx(0.5 / 0.050)  # 10 steps
+    # (cold first call 0.5 s - eager's first call 0.1 s) / 50 ms saved per step = 8 steps
+    assert row["break_even_steps"] == pytest.approx((0.5 - 0.1) / 0.050)
+    assert 0 < row["speedup_confidence"] < 1
     assert row["compile_warm_s"] == 0.3
 
 

@@ -71,6 +71,9 @@ class Profile:
     # warm-up is ``warmup``.
     scaling_steps: int | None = None
     scaling_repeats: int | None = None
+    # Rule 6: run the parity gate of every workload before timing it (once per code version);
+    # off only to time a workload whose twins are being written.
+    parity_gate: bool = True
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
@@ -127,8 +130,9 @@ class Profile:
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:
             raise BadInput(f"trial_timeout_s must be > 0, got {self.trial_timeout_s}")
-        if not isinstance(self.force, bool):
-            raise BadInput(f"force must be true or false, got {self.force!r}")
+        for name in ("force", "parity_gate"):
+            if not isinstance(getattr(self, name), bool):
+                raise BadInput(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     def _check_scaling(self) -> None:
         for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):

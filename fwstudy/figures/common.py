@@ -23,18 +23,44 @@ def metric(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[(table["metric"] == name) & (table["status"] == "ok")].copy()
 
 
+def _present(source: pd.DataFrame, column: str) -> str:
+    """Every value of a column, not only the first: records from two environments in one
+    figure must be visible as such (rule 8)."""
+    if column not in source:
+        return "?"
+    values = [str(v) for v in dict.fromkeys(source[column].dropna())]
+    return " + ".join(values) if values else "?"
+
+
+def failed_parity(table: pd.DataFrame) -> list[str]:
+    """Workloads whose twins failed the parity gate (rule 6): their bars are no comparison."""
+    if "parity_passed" not in table or table["parity_passed"].isna().all():
+        return []
+    rows = table.dropna(subset=["parity_passed"])
+    return sorted(set(rows.loc[~rows["parity_passed"].astype(bool), "workload"]))
+
+
+def parity_caption(table: pd.DataFrame) -> str:
+    if "parity_passed" not in table or table["parity_passed"].isna().all():
+        return "parity gate: not run"
+    failed = failed_parity(table)
+    if failed:
+        return f"PARITY GATE FAILED for {', '.join(failed)}: those twins differ, their bars are not a comparison"
+    return "parity gate passed (both precisions, every mode) for every workload shown"
+
+
 def environment_caption(table: pd.DataFrame) -> str:
     ok = table[table["status"] == "ok"]
     source = ok if len(ok) else table
     if source.empty:
         return "no trials"
-    first = source.iloc[0]
     trials = table["trial_id"].nunique()
     failed = table.loc[table["status"] != "ok", "trial_id"].nunique()
     return (
-        f"n = {trials} trials ({failed} failed) · {first['cpu_model']} · "
-        f"{int(first['threads'])} threads · {first['device']} · torch {first['torch_version']} · "
-        f"TF {first['tensorflow_version']} · code {first['code_version']}"
+        f"n = {trials} trials ({failed} failed) · {_present(source, 'cpu_model')} · "
+        f"{_present(source, 'threads')} threads · {_present(source, 'device')} · "
+        f"torch {_present(source, 'torch_version')} · TF {_present(source, 'tensorflow_version')} · "
+        f"code {_present(source, 'code_version')}\n{parity_caption(table)}"
     )
 
 
@@ -46,9 +72,50 @@ def variant_palette(variants: list[str]) -> dict[str, str]:
     return palette
 
 
-def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median") -> pd.DataFrame:
-    """TF/PT ratio of the metric per workload and shared mode, with its bootstrap CI."""
-    compared = stats.compare_frameworks(table, metric=name)
+def not_captured(table: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(workload, framework, mode) whose compiler captured no graph (torch.compile skips
+    ``nn.LSTM``): those trials ran eagerly, and a figure must not draw them as compiled."""
+    rows = metric(table, "graphs")
+    rows = rows[(rows["value"] == 0) & (rows["mode"] == "compiled")]
+    return set(zip(rows["workload"], rows["framework"], rows["mode"], strict=True))
+
+
+def best_modes(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Each framework's best mode per workload (lowest median of ``name``, or highest for a
+    higher-is-better metric), relabelled mode ``best``: the comparison a user who picks the
+    fastest option of each framework sees. Picking the best of several modes on the same
+    data favours the framework with more modes slightly (a max of noisy medians); the label
+    names the modes picked so a reader can look at their own bars."""
+    rows = metric(table, name)
+    if rows.empty:
+        return rows
+    higher = name in stats.HIGHER_IS_BETTER
+    medians = rows.groupby(["workload", "framework", "mode"])["value"].median().reset_index()
+    pick = medians.loc[medians.groupby(["workload", "framework"])["value"].idxmax() if higher
+                       else medians.groupby(["workload", "framework"])["value"].idxmin()]
+    chosen = set(zip(pick["workload"], pick["framework"], pick["mode"], strict=True))
+    keep = [(w, f, m) in chosen for w, f, m in zip(rows["workload"], rows["framework"], rows["mode"], strict=True)]
+    picked = {(w, f): m for w, f, m in chosen}
+    best = rows[keep].assign(mode="best")
+    best.attrs["picked"] = picked
+    return best
+
+
+def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median", confidence: float = 0.95,
+                best: bool = False) -> pd.DataFrame:
+    """TF/PT ratio of the metric per workload and shared mode over paired blocks, with its
+    distribution-free interval and the confidence it reaches; with ``best``, also each
+    framework's best mode against the other's (mode ``best``, ``picked`` names them)."""
+    compared = stats.compare_frameworks(table, metric=name, confidence=confidence)
+    compared["picked"] = ""
+    if best:
+        chosen = best_modes(table, name)
+        if not chosen.empty:
+            extra = stats.compare_frameworks(chosen, metric=name, confidence=confidence)
+            picked = chosen.attrs["picked"]
+            extra["picked"] = [f"TF {picked.get((w, 'tensorflow'), '?')} / PT {picked.get((w, 'torch'), '?')}"
+                               for w in extra["workload"]]
+            compared = pd.concat([compared, extra], ignore_index=True)
     return compared.dropna(subset=["ratio"]).reset_index(drop=True)
 
 
@@ -57,52 +124,75 @@ def _variants(rows: pd.DataFrame) -> list[str]:
     return [f"{fw} {mode}" for fw in FRAMEWORK_COLOURS for mode in MODE_ORDER if f"{fw} {mode}" in present]
 
 
-def variant_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str) -> bool:
-    """Bars at the median over trials, whiskers at its 95% bootstrap CI, dots at the trials."""
+def _percent(confidence: float) -> str:
+    return "–" if pd.isna(confidence) or confidence <= 0 else f"{100 * confidence:.0f}%"
+
+
+def variant_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str,
+                  confidence: float = 0.95) -> bool:
+    """Bars at the median over trials, whiskers at its distribution-free (order-statistic)
+    interval, labelled with n and the confidence that interval reaches; dots at the trials.
+    A compiled mode whose compiler captured nothing is hatched and labelled as eager."""
     rows = metric(table, name)
     rows = rows[rows["workload"] == workload]
     if rows.empty:
         ax.text(0.5, 0.5, "no successful trials", ha="center", transform=ax.transAxes)
         ax.set_xticks([])
         return False
-    summary = stats.summarize_configurations(rows, metric=name)
+    summary = stats.summarize_configurations(rows, metric=name, confidence=confidence)
     summary["variant"] = summary["framework"] + " " + summary["mode"]
     order = [v for v in _variants(rows) if v in set(summary["variant"])]
     palette = variant_palette(order)
     summary = summary.set_index("variant").loc[order]
+    eager_really = {f"{f} {m}" for w, f, m in not_captured(table) if w == workload}
     x = range(len(order))
     err_low = (summary["median"] - summary["ci_low"]).fillna(0).clip(lower=0)
     err_high = (summary["ci_high"] - summary["median"]).fillna(0).clip(lower=0)
-    ax.bar(x, summary["median"], color=[palette[v] for v in order], alpha=0.9)
+    bars = ax.bar(x, summary["median"], color=[palette[v] for v in order], alpha=0.9)
+    for bar, variant in zip(bars, order, strict=True):
+        if variant in eager_really:
+            bar.set_hatch("//")
+            bar.set_alpha(0.4)
     ax.errorbar(x, summary["median"], yerr=[err_low, err_high], fmt="none", ecolor="black", capsize=3)
     rows = rows.assign(variant=rows["framework"] + " " + rows["mode"])
     for i, variant in enumerate(order):
         values = rows.loc[rows["variant"] == variant, "value"]
         ax.scatter([i] * len(values), values, color="black", s=8, zorder=3)
-        ax.annotate(f"n={int(summary.loc[variant, 'n'])}", (i, 0), xytext=(0, 2),
-                    textcoords="offset points", ha="center", fontsize=7, color="white")
-    ax.set_xticks(list(x), order, rotation=60, ha="right", fontsize=8)
+        row = summary.loc[variant]
+        ax.annotate(f"n={int(row['n'])}\n{_percent(row['confidence'])}", (i, 0), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=6, color="white")
+    labels = [f"{v}\n(not captured: eager)" if v in eager_really else v for v in order]
+    ax.set_xticks(list(x), labels, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     return True
 
 
-def ratio_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str) -> None:
-    ratios = ratio_table(table, name)
-    ratios = ratios[ratios["workload"] == workload]
+def ratio_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str,
+                confidence: float = 0.95, best: bool = True) -> None:
+    """TF/PT ratio per shared mode (and best mode against best mode): bar at the ratio of the
+    paired blocks, whiskers at its interval; the label (ratio, interval, confidence reached,
+    verdict) sits above the upper whisker, never on it."""
+    ratios = ratio_table(table, name, confidence, best=best)
+    ratios = ratios[ratios["workload"] == workload].reset_index(drop=True)
     if ratios.empty:
         ax.text(0.5, 0.5, "no mode in both frameworks", ha="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    x = range(len(ratios))
+    x = np.arange(len(ratios))
     low = (ratios["ratio"] - ratios["ratio_ci_low"]).fillna(0).clip(lower=0)
     high = (ratios["ratio_ci_high"] - ratios["ratio"]).fillna(0).clip(lower=0)
-    bars = ax.bar(x, ratios["ratio"], color="0.65")
+    colours = ["0.45" if m == "best" else "0.7" for m in ratios["mode"]]
+    ax.bar(x, ratios["ratio"], color=colours)
     ax.errorbar(x, ratios["ratio"], yerr=[low, high], fmt="none", ecolor="black", capsize=3)
-    labels = [f"{r:.2f}×" + ("" if pd.isna(lo) else f"\n[{lo:.2f}, {hi:.2f}]")
-              for r, lo, hi in zip(ratios["ratio"], ratios["ratio_ci_low"], ratios["ratio_ci_high"], strict=True)]
-    ax.bar_label(bars, labels, fontsize=7, label_type="center")
+    top = ratios["ratio_ci_high"].fillna(ratios["ratio"]).to_numpy(float)
+    for i, row in ratios.iterrows():
+        interval = "" if pd.isna(row["ratio_ci_low"]) else f"\n[{row['ratio_ci_low']:.2f}, {row['ratio_ci_high']:.2f}] {_percent(row['confidence'])}"
+        ax.annotate(f"{row['ratio']:.2f}×{interval}\n{row['faster']}", (i, top[i]), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=6)
+    ax.set_ylim(0, max(1.0, float(np.nanmax(top))) * 1.9)
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(list(x), ratios["mode"], fontsize=8)
+    ticks = [f"best\n{p}" if m == "best" else m for m, p in zip(ratios["mode"], ratios["picked"], strict=True)]
+    ax.set_xticks(list(x), ticks, fontsize=7)
     ax.set_ylabel(ylabel)
 
 
@@ -111,33 +201,43 @@ def per_workload_figure(
     panels: list[tuple[str, str, str]],
     title: str,
     caption: str = "",
+    confidence: float = 0.95,
 ) -> plt.Figure:
     """One column per workload, one row per panel ``(kind, metric, ylabel)`` where kind is
     "variants" (bars per framework and mode) or "ratio" (TF/PT ratio of the metric).
 
     Each workload has its own linear axis: workloads differ by orders of magnitude, and a
     log-scaled bar hides the differences the figures are about. Panels whose metric no trial
-    has (GPU memory on a CPU run) are left out rather than drawn empty.
+    has (GPU memory on a CPU run) are left out rather than drawn empty. A workload whose
+    twins failed the parity gate keeps its column, titled as failed (rule 6).
     """
     panels = [p for p in panels if not metric(table, p[1]).empty] or panels[:1]
     workloads = list(dict.fromkeys(metric(table, panels[0][1])["workload"])) or ["(none)"]
-    heights = [1.4 if kind == "ratio" else 3 for kind, _, _ in panels]
+    failed = set(failed_parity(table))
+    heights = [1.9 if kind == "ratio" else 3 for kind, _, _ in panels]
     fig, axes = plt.subplots(
         len(panels), len(workloads), squeeze=False, constrained_layout=True,
-        figsize=(max(9.0, 3.2 * len(workloads) + 2.5), 1.4 * sum(heights) + 1.2),
+        figsize=(max(9.0, 3.4 * len(workloads) + 2.5), 1.4 * sum(heights) + 1.6),
         gridspec_kw={"height_ratios": heights},
     )
     for column, workload in enumerate(workloads):
         for row, (kind, name, ylabel) in enumerate(panels):
             ax = axes[row, column]
-            draw = ratio_panel if kind == "ratio" else variant_panel
-            draw(ax, table, name, workload, ylabel if column == 0 else "")
+            if kind == "ratio":
+                ratio_panel(ax, table, name, workload, ylabel if column == 0 else "", confidence)
+            else:
+                variant_panel(ax, table, name, workload, ylabel if column == 0 else "", confidence)
             if row == 0:
-                ax.set_title(workload)
+                if workload in failed:
+                    ax.set_title(f"{workload}\nPARITY GATE FAILED: not a comparison", color="red", fontsize=9)
+                else:
+                    ax.set_title(workload)
     fig.suptitle(
-        f"{title}\nbars: median over trials · whiskers: 95% bootstrap CI (n > 1) · dots: trials\n"
-        + environment_caption(table) + (f"\n{caption}" if caption else ""),
-        fontsize=9,
+        f"{title}\nbars: median over trials · whiskers: distribution-free interval (sign test; "
+        f"requested {_percent(confidence)}, reached level on each bar) · dots: trials · ratios over "
+        f"paired blocks; a winner only when the interval excludes 1 and the effect exceeds the "
+        f"A-vs-A noise floor\n" + environment_caption(table) + (f"\n{caption}" if caption else ""),
+        fontsize=8,
     )
     return fig
 

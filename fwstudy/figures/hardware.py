@@ -21,8 +21,8 @@ def configs(profile: Profile) -> list[TrialConfig]:
     return trials.training_configs(profile)
 
 
-def analyse(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return {"mfu": stats.summarize_configurations(table, metric="mfu")}
+def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
+    return {"mfu": stats.summarize_configurations(table, metric="mfu", confidence=confidence)}
 
 
 def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:
@@ -35,7 +35,7 @@ def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:
     return text
 
 
-def draw(table: pd.DataFrame, theoretical: dict | None = None) -> plt.Figure:
+def draw(table: pd.DataFrame, theoretical: dict | None = None, confidence: float = 0.95) -> plt.Figure:
     """F11: achieved FLOP/s and MFU against each framework's measured GEMM peak."""
     return per_workload_figure(
         table,
@@ -43,4 +43,5 @@ def draw(table: pd.DataFrame, theoretical: dict | None = None) -> plt.Figure:
          ("variants", "achieved_gflops", "achieved GFLOP/s")],
         "F11 · hardware efficiency of training, higher is better",
         caption=peaks_caption(table, theoretical),
+        confidence=confidence,
     )

@@ -32,14 +32,14 @@ def configs(profile: Profile) -> list[TrialConfig]:
 
 
 
-def analyse(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
     """Each latency percentile and the throughput per configuration, and the TF/PT ratio of p50."""
-    out = {name: stats.summarize_configurations(table, metric=name) for name in METRICS}
-    out["comparison_p50"] = stats.compare_frameworks(table, metric="latency_ms_p50")
+    out = {name: stats.summarize_configurations(table, metric=name, confidence=confidence) for name in METRICS}
+    out["comparison_p50"] = stats.compare_frameworks(table, metric="latency_ms_p50", confidence=confidence)
     return out
 
 
-def draw(table: pd.DataFrame) -> plt.Figure:
+def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
     """F5: batch-1 latency percentiles and large-batch throughput."""
     batch = metric(table, "throughput_samples_per_s")["batch_size"]
     large = f"batch {int(batch.iloc[0])}" if len(batch) else "large batch"
@@ -50,4 +50,5 @@ def draw(table: pd.DataFrame) -> plt.Figure:
          ("ratio", "latency_ms_p50", "TF / PyTorch p50"),
          ("variants", "throughput_samples_per_s", f"throughput, {large} (samples/s)")],
         "F5 · inference: latency (lower is better) and throughput (higher is better)",
+        confidence=confidence,
     )

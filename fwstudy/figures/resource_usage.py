@@ -22,13 +22,13 @@ def configs(profile: Profile) -> list[TrialConfig]:
     return trials.training_configs(profile)
 
 
-def analyse(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
     """One summary per metric that some trial has (no GPU memory on a CPU run)."""
-    summaries = {name: stats.summarize_configurations(table, metric=name) for name in METRICS}
+    summaries = {name: stats.summarize_configurations(table, metric=name, confidence=confidence) for name in METRICS}
     return {name: summary for name, summary in summaries.items() if len(summary)}
 
 
-def draw(table: pd.DataFrame) -> plt.Figure:
+def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
     """F2: memory the training adds above the post-import baseline, the import footprint
     itself, CPU utilization of the granted threads, and GPU memory where there is a GPU."""
     return per_workload_figure(
@@ -38,4 +38,5 @@ def draw(table: pd.DataFrame) -> plt.Figure:
          ("variants", "cpu_utilization", "CPU utilization of threads"),
          ("variants", "gpu_peak_memory_mb", "GPU memory peak (MiB)")],
         "F2 · resource utilization during training, lower memory is better",
+        confidence=confidence,
     )

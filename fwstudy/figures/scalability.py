@@ -174,8 +174,8 @@ def _values(table: pd.DataFrame, trial_ids: Iterable[str], metric: str) -> pd.Se
 
 def efficiency(table: pd.DataFrame, points: Iterable[Point]) -> pd.DataFrame:
     """Per curve (sweep, framework, mode) and point: throughput (median over repeats, 95%
-    bootstrap CI), speedup vs the curve's smallest successful point and efficiency =
-    speedup / ideal, each with a bootstrap CI (``stats.ratio_ci``); data-parallel points also
+    distribution-free interval), speedup vs the curve's smallest successful point and efficiency =
+    speedup / ideal, each with a distribution-free interval (``stats.ratio_ci``); data-parallel points also
     carry their communication times. Failed points stay as rows with n = 0."""
     frame = points_frame(points)
     rows = []
@@ -392,7 +392,7 @@ def draw(table: pd.DataFrame, eff: pd.DataFrame, cores: int | None,
             ax.grid(True, alpha=0.3)
     fig.suptitle(
         "F3 · scalability: sweeps around the default mlp point, and data-parallel training\n"
-        "points: median over trials · bars: 95% bootstrap CI (n > 1) · efficiency relative to "
+        "points: median over trials · bars: distribution-free interval (n > 1; its confidence grows with n) · efficiency relative to "
         "each curve's smallest point\n" + common.environment_caption(table),
         fontsize=9,
     )

@@ -11,7 +11,7 @@ import pandas as pd
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig
 from fwstudy.figures import trials
-from fwstudy.figures.common import per_workload_figure
+from fwstudy.figures.common import per_workload_figure, ratio_table
 from fwstudy.results import stats
 
 NAME = "training_speed"
@@ -21,17 +21,22 @@ def configs(profile: Profile) -> list[TrialConfig]:
     return trials.training_configs(profile)
 
 
-def analyse(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per configuration and framework: median step time with its interval; per
-    configuration: the TF/PT ratio, its interval and the verdict."""
-    return {"summary": stats.summarize_configurations(table), "comparison": stats.compare_frameworks(table)}
+def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
+    """Per configuration and framework: median step time with its interval; per configuration
+    and for each framework's best mode: the TF/PT ratio over paired blocks, its interval, the
+    confidence reached, the noise floor and the verdict."""
+    return {
+        "summary": stats.summarize_configurations(table, confidence=confidence),
+        "comparison": ratio_table(table, confidence=confidence, best=True),
+    }
 
 
-def draw(table: pd.DataFrame) -> plt.Figure:
+def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
     """F1: steady-state step time per workload, framework and mode, and the TF/PT ratio."""
     return per_workload_figure(
         table,
         [("variants", "step_time_ms_median", "step time, median (ms)"),
          ("ratio", "step_time_ms_median", "TF / PyTorch time")],
         "F1 · training speed, lower is faster",
+        confidence=confidence,
     )

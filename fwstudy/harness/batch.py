@@ -77,12 +77,31 @@ def run_batch(
 
 def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
     """Measure what is missing from ``results/<profile>/`` (everything when forced) and return
-    the tidy table of ``configs``.
+    the tidy table of ``configs``, each row with its workload's parity verdict (rule 6).
+
+    The verdict of every workload in ``configs`` comes first (``parity.verdict``, cached per
+    code version): each measured record carries it in ``parity``, and the table's
+    ``parity_passed`` column lets a figure flag a workload whose twins disagree.
 
     The trials of one call share compile caches (inductor's and XLA's, both frameworks alike):
     steady-state figures don't pay a cold compile per repeat. Cold and warm compile costs are
     F4's ``compile`` trials, which always start from empty caches."""
+    from fwstudy.parity.verdict import workload_verdict
+
+    verdicts = {
+        workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
+        for workload in dict.fromkeys(c.workload for c in configs)
+    } if profile.parity_gate else {}
     store = ResultStore(paths.results_dir(profile.profile, profile.results_dir))
     with tempfile.TemporaryDirectory(prefix="fwstudy-compile-cache-") as cache:
-        run = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=cache)
-        return run_batch(configs, store, force=profile.force, run=run)
+        trial = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=cache)
+
+        def run(config: TrialConfig) -> dict:
+            record = trial(config)
+            if config.workload in verdicts:
+                record["parity"] = verdicts[config.workload]
+            return record
+
+        table = run_batch(configs, store, force=profile.force, run=run)
+    passed = {w: v["passed"] for w, v in verdicts.items()}
+    return table.assign(parity_passed=table["workload"].map(passed) if passed else None)
