@@ -366,7 +366,8 @@ def data_parallel_panels(axes: list[plt.Axes], eff: pd.DataFrame, palette: dict[
     efficiency.set_title("scaling efficiency = throughput / (N x one worker's)", fontsize=9)
     efficiency.axhline(1.0, color="black", linewidth=0.8)
     efficiency.set_ylabel("efficiency")
-    comm.set_title("gradient all-reduce time per step", fontsize=9)
+    comm.set_title("gradient all-reduce time per step\n(alone: same method both sides; in-step: PyTorch only,\n"
+                   "TensorFlow exposes no in-step communication time)", fontsize=8)
     comm.set_ylabel("ms (median)")
     limit = cores / threads_per_worker if cores else None
     for ax in axes:
