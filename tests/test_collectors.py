@@ -22,6 +22,20 @@ def test_sampler_and_high_water_see_an_allocation_after_the_reset():
     assert sampler.peak_mb - sampler.values[0] > 150
     assert sampler.sampler_cpu_s < 0.5
     assert len(sampler.curve()["t_s"]) == len(sampler.curve()["rss_mb"]) > 3
+    assert sampler.anon_peak_mb() - sampler.anon[0] > 150  # anonymous memory sees it too
+
+
+def test_pause_sampling_stops_every_running_sampler():
+    with collectors.RssSampler(interval_s=0.001) as a, collectors.RssSampler(interval_s=0.001) as b:
+        time.sleep(0.02)
+        with collectors.pause_sampling():
+            counts = (len(a.values), len(b.values))
+            time.sleep(0.05)
+            assert (len(a.values), len(b.values)) == counts
+            assert a.paused and b.paused
+        time.sleep(0.02)
+    assert len(a.values) > counts[0] + 1 and not a.paused
+    assert collectors._ACTIVE == []
 
 
 def test_cpu_metrics_divide_by_threads():

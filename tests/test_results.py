@@ -43,6 +43,23 @@ def test_tidy_rows_one_per_metric_with_units():
     assert (frame["framework"] == "tensorflow").all() and (frame["status"] == "ok").all()
 
 
+def test_tidy_rows_carry_the_environment_and_units_of_the_new_metrics():
+    from fwstudy.harness.environment import base_environment
+
+    record = fake_record(configs(1)[0], 12.5)
+    record["env"] = base_environment()
+    record["metrics"].update(peak_anon_above_import_mb=50.0, mfu_own=0.1, fxgraph_cache_hit=2,
+                             latency_ms_p99_ci_confidence=0.95, cpu_s_per_sample=1e-3)
+    frame = tidy_rows(record)
+    for column in ("host", "torch_version", "tensorflow_version", "keras_version", "numpy_version", "fingerprint"):
+        assert frame[column].notna().all(), column
+    assert (frame["host"] == record["env"]["hostname"]).all()
+    units = frame.set_index("metric")["unit"]
+    assert units["peak_anon_above_import_mb"] == "MiB" and units["mfu_own"] == "fraction"
+    assert units["fxgraph_cache_hit"] == "count" and units["cpu_s_per_sample"] == "s/sample"
+    assert units["latency_ms_p99_ci_confidence"] == "probability"
+
+
 def test_a_failed_trial_still_has_a_row_with_its_reason():
     frame = tidy_rows(fake_record(configs(1)[0], status="failed"))
     assert len(frame) == 1

@@ -48,6 +48,21 @@ def test_cli_prints_one_ok_record_with_the_contract_fields(records, key):
     assert 0 < m["cpu_utilization"] <= 1.2 and m["cpu_cores_busy"] > 0
     assert m["gemm_peak_gflops"] > 0 and 0 < m["mfu"] == pytest.approx(m["achieved_gflops"] / m["gemm_peak_gflops"])
     assert record["env"]["gemm_peak"]["gemm_size"] == 256
+    # Issue 10: one MFU denominator (the best of torch, TensorFlow and NumPy), the own one too.
+    peaks = record["env"]["gemm_peak"]["peaks"]
+    assert set(peaks) == {"torch", "tensorflow", "numpy"} and all(v > 0 for v in peaks.values())
+    assert m["gemm_peak_gflops"] == max(peaks.values()) and m["gemm_peak_own_gflops"] == peaks[key[0]]
+    assert m["mfu_own"] >= m["mfu"] and record["env"]["precision"] == "fp32"
+    # F2 on anonymous memory: steady state and compile peak apart, above the import baseline.
+    assert m["anon_after_import_mb"] > 0 and 0 < m["peak_anon_above_import_mb"] < m["peak_rss_mb"]
+    assert m["compile_peak_anon_above_import_mb"] >= 0
+    assert m["peak_anon_mb"] == pytest.approx(m["anon_after_import_mb"] + m["peak_anon_above_import_mb"])
+    assert record["samples"]["rss_curve"]["anon_mb"] and 2 in record["samples"]["rss_curve"]["phase"]
+    assert m["cpu_s_per_sample"] > 0 and m["throughput_samples_per_s"] == pytest.approx(
+        record["batch_size"] * 4 / m["timed_total_s"])
+    assert record["env"]["compile_cache"]["state"] == "cold"
+    assert record["env"]["variables"]["TORCHINDUCTOR_COMPILE_THREADS"] == "1"
+    assert record["env"]["fingerprint"]["host"] == record["env"]["hostname"]
     assert record["samples"]["rss_curve"]["rss_mb"]
     assert record["env"]["threadpools"] and "load_average_1m" in record["env"]
     # The import footprint is the framework's alone: the child had not imported these yet.
@@ -107,4 +122,7 @@ def test_inference_trial_reports_latency_percentiles(framework):
     assert m["step_time_ms_median"] == m["latency_ms_p50"]
     assert m["throughput_samples_per_s"] > 0 and m["flops_per_step"] > 0
     assert len(record["samples"]["latency_ms"]) == 30
+    assert m["latency_calls"] == 30
+    assert m["latency_ms_p99_ci_low"] <= m["latency_ms_p99"] <= m["latency_ms_p99_ci_high"]
+    assert 0 < m["latency_ms_p99_ci_confidence"] < 0.95  # 30 calls can't reach 95% for a p99
     assert record["config"]["task"] == "inference"

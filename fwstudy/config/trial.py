@@ -188,11 +188,18 @@ class TrialConfig:
             )
         return cls(**data)
 
-    def identity(self, code_version: str) -> str:
-        """Hash of what changes the measurement; the timeout only decides when to give up."""
+    def identity(self, code_version: str, fingerprint: str | None = None) -> str:
+        """Hash of what changes the measurement: the configuration, the code version and the
+        environment fingerprint (framework and NumPy versions, CPU model, host; by default
+        this machine's, ``harness.environment.fingerprint_digest``), so that a record measured
+        elsewhere is never reused as if measured here. The timeout only decides when to give up."""
+        if fingerprint is None:
+            from fwstudy.harness.environment import fingerprint_digest
+
+            fingerprint = fingerprint_digest()
         data = self.to_dict()
         data.pop("timeout_s")
-        blob = json.dumps({"config": data, "code": code_version}, sort_keys=True)
+        blob = json.dumps({"config": data, "code": code_version, "env": fingerprint}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def label(self) -> str:

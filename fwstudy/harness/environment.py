@@ -10,6 +10,7 @@ import datetime as _dt
 import functools
 import hashlib
 import importlib.metadata as md
+import json
 import os
 import platform
 import socket
@@ -33,8 +34,26 @@ RECORDED_VARIABLES = (
     "KERAS_BACKEND",
     "CUDA_VISIBLE_DEVICES",
     "TORCHINDUCTOR_CACHE_DIR",
+    "TORCHINDUCTOR_COMPILE_THREADS",
+    "OMP_WAIT_POLICY",
+    "KMP_BLOCKTIME",
     "FWSTUDY_COMPILE_CACHE",
 )
+
+# The code that runs inside a trial or launches it (relative to the fwstudy package): what
+# the code version hashes. Figures, statistics, parity reports, docs and notebooks change
+# what is drawn from a measurement, never the measurement, so they never invalidate one.
+MEASURING_CODE = (
+    "workloads",
+    "frameworks",
+    "harness",
+    "measure",
+    "config",
+    "errors.py",
+    "paths.py",
+)
+# Report code that lives beside a workload but only reads results (parent side, no trial).
+REPORT_ONLY = ("parity_report.py", "expressiveness.py")
 
 
 def package_version(*names: str) -> str | None:
@@ -57,14 +76,61 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-@functools.cache
-def code_version() -> str:
-    """Hash of the library's source: a changed collector or model invalidates old measurements."""
+def measuring_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The source files ``code_version`` hashes, in a stable order."""
+    files: list[Path] = []
+    for name in MEASURING_CODE:
+        path = package_dir / name
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else [])
+    return [f for f in files if f.name not in REPORT_ONLY]
+
+
+def hash_code(package_dir: Path = PACKAGE_DIR) -> str:
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+    for path in measuring_files(package_dir):
+        digest.update(path.relative_to(package_dir).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+@functools.cache
+def code_version() -> str:
+    """Hash of the measuring code (``MEASURING_CODE``): a changed collector, loop or model
+    invalidates old measurements; a changed figure or statistic does not."""
+    return hash_code(PACKAGE_DIR)
+
+
+def tensorflow_version() -> str | None:
+    return package_version("tensorflow-cpu", "tensorflow", "tensorflow-gpu")
+
+
+@functools.cache
+def _fingerprint() -> tuple[tuple[str, Any], ...]:
+    return tuple(_read_fingerprint().items())
+
+
+def fingerprint() -> dict[str, Any]:
+    """What makes a measurement of this environment differ from another's with the same code
+    and configuration: framework and NumPy versions, CPU model and host. Records carry it
+    (``env["fingerprint"]``), trial ids hash it, GEMM peaks are cached under it. Read once
+    per process."""
+    return dict(_fingerprint())
+
+
+def _read_fingerprint() -> dict[str, Any]:
+    return {
+        "torch": package_version("torch"),
+        "tensorflow": tensorflow_version(),
+        "keras": package_version("keras"),
+        "numpy": package_version("numpy"),
+        "cpu_model": cpu_model(),
+        "host": socket.gethostname(),
+    }
+
+
+def fingerprint_digest(values: dict[str, Any] | None = None) -> str:
+    blob = json.dumps(fingerprint() if values is None else values, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 @functools.cache
@@ -101,11 +167,13 @@ def base_environment() -> dict[str, Any]:
         "logical_cores": os.cpu_count(),
         "physical_cores": physical,
         "torch_version": package_version("torch"),
-        "tensorflow_version": package_version("tensorflow-cpu", "tensorflow", "tensorflow-gpu"),
+        "tensorflow_version": tensorflow_version(),
         "keras_version": package_version("keras"),
         "numpy_version": package_version("numpy"),
         "fwstudy_version": package_version("fwstudy"),
         "code_version": code_version(),
+        "fingerprint": fingerprint(),
+        "fingerprint_digest": fingerprint_digest(),
         **git_state(),
         "variables": {name: os.environ.get(name) for name in RECORDED_VARIABLES},
         # A busy machine slows OpenMP badly (a preempted thread stalls every parallel region):

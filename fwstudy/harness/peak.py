@@ -1,15 +1,18 @@
-"""The machine's fp32 GEMM peak per framework, measured here and cached, and the CPU's
-theoretical peak where its flags and clock allow an estimate.
+"""The machine's fp32 GEMM peak, measured here with each framework's GEMM and NumPy's BLAS,
+cached, and the CPU's theoretical peak where its flags and clock allow an estimate.
 
-MFU = achieved FLOP/s of a training step / this measured peak. Measuring the peak with each
-framework's own GEMM (rather than a vendor number) asks how much of what *this* framework can
-get out of *this* machine a workload uses.
+MFU = achieved FLOP/s / the machine's peak: the best fp32 GEMM any of torch, TensorFlow and
+NumPy reaches on this device with the trial's threads (one denominator per device, so both
+frameworks are divided by the same number). ``mfu_own`` divides by the trial's own framework's
+GEMM instead: how much of what *this* framework can get out of the machine a workload uses.
+Each source is measured in its own child (one framework per process), ``GEMM_REPEATS``
+back-to-back calls after two warm-up calls, the peak being the fastest call; on a GPU the
+matrices are at least ``GPU_MIN_GEMM_SIZE`` square (smaller ones leave the device idle).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -18,13 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from fwstudy.harness import process
+from fwstudy.harness import environment, process
 from fwstudy.paths import project_root
 from fwstudy.results.atomic import atomic_write_text
 
 DEFAULT_GEMM_SIZE = 1024
-GEMM_REPEATS = 10
+GEMM_REPEATS = 50
+GPU_MIN_GEMM_SIZE = 8192
 PEAK_TIMEOUT_S = 300.0
+# Where a peak may come from: the two frameworks and NumPy's BLAS (CPU only).
+PEAK_SOURCES: tuple[str, ...] = ("torch", "tensorflow", "numpy")
+PRECISIONS: tuple[str, ...] = ("fp32",)
 
 
 def cache_dir() -> Path:
@@ -32,6 +39,23 @@ def cache_dir() -> Path:
 
     override = os.environ.get("FWSTUDY_CACHE_DIR")
     return Path(override) if override else project_root() / "results" / "cache"
+
+
+def gemm_size_for(device: str, size: int) -> int:
+    """The GEMM size actually measured: ``size`` on a CPU, at least GPU_MIN_GEMM_SIZE on a GPU."""
+    return max(size, GPU_MIN_GEMM_SIZE) if device == "gpu" else size
+
+
+def cache_key(
+    source: str, threads: int, device: str, size: int, precision: str = "fp32",
+    fingerprint: dict[str, Any] | None = None,
+) -> str:
+    """The cache file of one peak: host, source, settings and the environment fingerprint
+    (torch, TensorFlow, Keras and NumPy versions, CPU model, host), so that an upgrade or
+    another machine measures again instead of reusing a stale peak."""
+    values = environment.fingerprint() if fingerprint is None else fingerprint
+    digest = environment.fingerprint_digest(values)
+    return f"{values.get('host')}-{source}-{device}-{precision}-t{threads}-n{size}-{digest}.json"
 
 
 def summarize_gemm(times: list[float], size: int) -> dict[str, float]:
@@ -46,31 +70,70 @@ def summarize_gemm(times: list[float], size: int) -> dict[str, float]:
 
 
 def gemm_peak(
-    framework: str, threads: int, device: str, size: int = DEFAULT_GEMM_SIZE, *, python: str = sys.executable
+    framework: str, threads: int, device: str, size: int = DEFAULT_GEMM_SIZE, *,
+    python: str = sys.executable, precision: str = "fp32",
 ) -> dict[str, Any] | None:
-    """The cached peak for this host and settings, measured in a fresh child when missing.
+    """The cached peak of one source (``PEAK_SOURCES``) for this environment and settings,
+    measured in a fresh child when missing.
 
-    None when the measurement fails: a missing peak leaves MFU empty, it never fails a trial.
+    None when the measurement fails or the source can't run there (NumPy on a GPU): a missing
+    peak leaves MFU empty, it never fails a trial.
     """
-    key = f"{socket.gethostname()}-{framework}-{device}-t{threads}-n{size}.json"
-    path = cache_dir() / "gemm_peaks" / key
+    if framework not in PEAK_SOURCES:
+        raise ValueError(f"unknown GEMM source {framework!r}; valid: {', '.join(PEAK_SOURCES)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"no GEMM peak for precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if framework == "numpy" and device != "cpu":
+        return None
+    size = gemm_size_for(device, size)
+    path = cache_dir() / "gemm_peaks" / cache_key(framework, threads, device, size, precision)
     if path.exists():
         return json.loads(path.read_text())
-    from fwstudy.config.trial import TrialConfig
-
-    env = process.child_environment(TrialConfig(workload="mlp", framework=framework, mode="eager", threads=threads, device=device))
-    job = {"kind": "gemm", "framework": framework, "threads": threads, "device": device, "size": size}
+    env = process.base_child_environment(threads, 1, device)
+    job = {
+        "kind": "gemm", "framework": framework, "threads": threads, "device": device, "size": size,
+        "repeats": GEMM_REPEATS, "precision": precision,
+    }
     with tempfile.TemporaryDirectory(prefix="fwstudy-peak-") as tmp:
         outcome, result = process.run_job(job, timeout_s=PEAK_TIMEOUT_S, env=env, workdir=Path(tmp), python=python)
     if result is None:
         print(f"fwstudy: GEMM peak of {framework} not measured ({outcome.describe()})", file=sys.stderr)
         return None
     result.update(
-        framework=framework, threads=threads, device=device, host=socket.gethostname(),
+        framework=framework, threads=threads, device=device, precision=precision,
+        fingerprint=environment.fingerprint(),
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     atomic_write_text(path, json.dumps(result, indent=1))
     return result
+
+
+def machine_peak(
+    threads: int, device: str, size: int = DEFAULT_GEMM_SIZE, *,
+    python: str = sys.executable, precision: str = "fp32",
+) -> dict[str, Any]:
+    """Every source's peak on this device and the best of them, MFU's one denominator:
+    ``{"gemm_peak_gflops": best, "best_source": name, "peaks": {source: GFLOP/s or None},
+    "details": {source: its cached measurement}, ...}`` (``gemm_peak_gflops`` None when no
+    source could be measured)."""
+    details = {
+        source: gemm_peak(source, threads, device, size, python=python, precision=precision)
+        for source in PEAK_SOURCES
+    }
+    peaks = {source: (d or {}).get("gemm_peak_gflops") for source, d in details.items()}
+    measured = {source: value for source, value in peaks.items() if value}
+    best = max(measured, key=measured.get) if measured else None
+    return {
+        "gemm_peak_gflops": measured[best] if best else None,
+        "best_source": best,
+        "peaks": peaks,
+        "gemm_size": gemm_size_for(device, size),
+        "gemm_repeats": GEMM_REPEATS,
+        "threads": threads,
+        "device": device,
+        "precision": precision,
+        "details": details,
+    }
 
 
 def theoretical_peak_gflops(cores: int) -> dict[str, Any]:
@@ -102,11 +165,41 @@ def theoretical_peak_gflops(cores: int) -> dict[str, Any]:
     }
 
 
-def run_job(job: dict[str, Any]) -> int:
-    """Inside the child (job kind ``gemm``): one framework, one GEMM size, the job's threads."""
-    from fwstudy import frameworks
+def numpy_gemm_times(size: int, repeats: int, threads: int) -> tuple[list[float], list[dict]]:
+    """Seconds per fp32 ``a @ b`` of NumPy's BLAS limited to ``threads`` (threadpoolctl), and
+    the thread pools as they were while it ran."""
+    from threadpoolctl import threadpool_limits
 
-    module = frameworks.load(job["framework"], "gemm")
-    times = module.gemm_times(job["size"], GEMM_REPEATS, job["threads"], job["device"])
-    atomic_write_text(Path(job["out"]), json.dumps(summarize_gemm(times, job["size"])))
+    from fwstudy.measure.collectors import threadpool_info
+
+    gen = np.random.default_rng(0)
+    a = gen.standard_normal((size, size), dtype=np.float32)
+    b = gen.standard_normal((size, size), dtype=np.float32)
+    out = np.empty((size, size), dtype=np.float32)
+    with threadpool_limits(limits=threads):
+        for _ in range(2):
+            np.matmul(a, b, out=out)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            np.matmul(a, b, out=out)
+            times.append(time.perf_counter() - start)
+        pools = threadpool_info()
+    return times, pools
+
+
+def run_job(job: dict[str, Any]) -> int:
+    """Inside the child (job kind ``gemm``): one source (a framework, or NumPy's BLAS), one
+    GEMM size, the job's threads and device."""
+    repeats = job.get("repeats", GEMM_REPEATS)
+    if job["framework"] == "numpy":
+        times, pools = numpy_gemm_times(job["size"], repeats, job["threads"])
+        result = {**summarize_gemm(times, job["size"]), "threadpools": pools}
+    else:
+        from fwstudy import frameworks
+
+        module = frameworks.load(job["framework"], "gemm")
+        times = module.gemm_times(job["size"], repeats, job["threads"], job["device"])
+        result = summarize_gemm(times, job["size"])
+    atomic_write_text(Path(job["out"]), json.dumps(result))
     return 0

@@ -108,18 +108,29 @@ def thread_variables(threads: int, interop_threads: int) -> dict[str, str]:
     }
 
 
-def child_environment(config: TrialConfig, threads: int | None = None) -> dict[str, str]:
-    """This process's environment with the trial's threads (or ``threads``, a worker's share)
-    set before the framework import, Keras on TensorFlow, and no GPU for a CPU trial."""
+def base_child_environment(threads: int, interop_threads: int, device: str) -> dict[str, str]:
+    """This process's environment with ``threads`` set before any framework import, Keras on
+    TensorFlow, inductor compiling in the trial's own process, and no GPU for a CPU child."""
     env = dict(os.environ)
-    env.update(thread_variables(threads or config.threads, config.interop_threads))
+    env.update(thread_variables(threads, interop_threads))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["KERAS_BACKEND"] = "tensorflow"
     env["PYTHONUNBUFFERED"] = "1"
-    if config.device == "cpu":
+    # Inductor compiles in a pool of worker subprocesses by default: their memory and CPU
+    # would escape the trial's own measurements (F2's compile peak, cpu_s), and their number
+    # follows the machine's cores rather than the trial's threads. One compile thread keeps
+    # the compile inside the measured process; records list the variable (env["variables"]).
+    env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"
+    if device == "cpu":
         # A CPU trial must not touch a GPU even where one exists.
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env
+
+
+def child_environment(config: TrialConfig, threads: int | None = None) -> dict[str, str]:
+    """The environment of a trial's child: its threads (or ``threads``, a worker's share) set
+    before the framework import (``base_child_environment``)."""
+    return base_child_environment(threads or config.threads, config.interop_threads, config.device)
 
 
 def compile_cache_variables(cache_dir: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fwstudy.config.trial import TrialConfig
 from fwstudy.harness.environment import base_environment, code_version
-from fwstudy.harness.peak import DEFAULT_GEMM_SIZE, gemm_peak
+from fwstudy.harness.peak import DEFAULT_GEMM_SIZE, machine_peak
 from fwstudy.harness.process import (
     ChildOutcome,
     child_environment,
@@ -32,16 +32,23 @@ def failure_record(config: TrialConfig, trial_id: str, outcome: ChildOutcome) ->
 
 
 def add_mfu(record: dict[str, Any], gemm_size: int, python: str) -> None:
-    """MFU = achieved FLOP/s / this framework's fp32 GEMM peak measured on this machine with
-    the same threads and device (measured once, then cached; see fwstudy.harness.peak)."""
+    """MFU = achieved FLOP/s / the machine's fp32 GEMM peak: the best of torch, TensorFlow and
+    NumPy measured on this machine with the same threads and device (one denominator for both
+    frameworks); ``mfu_own`` divides by the trial's own framework's peak. Peaks are measured
+    once per environment, then cached (see fwstudy.harness.peak)."""
     metrics = record["metrics"]
     if record["status"] != "ok" or not metrics.get("achieved_gflops"):
         return
-    peak = gemm_peak(record["framework"], record["threads"], record["device"], gemm_size, python=python)
+    precision = record["env"].get("precision", "fp32")
+    peak = machine_peak(record["threads"], record["device"], gemm_size, python=python, precision=precision)
     record["env"]["gemm_peak"] = peak
-    if peak:
+    if peak["gemm_peak_gflops"]:
         metrics["gemm_peak_gflops"] = peak["gemm_peak_gflops"]
         metrics["mfu"] = metrics["achieved_gflops"] / peak["gemm_peak_gflops"]
+    own = peak["peaks"].get(record["framework"])
+    if own:
+        metrics["gemm_peak_own_gflops"] = own
+        metrics["mfu_own"] = metrics["achieved_gflops"] / own
 
 
 def run_single(

@@ -37,7 +37,7 @@ def lifetime_peak_rss_mb() -> float:
 def train_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any], dict[str, list]]:
     flops = spec.train_flops(config.workload_params, config.batch_size)
     metrics = summarize(result.samples, config.batch_size, flops)
-    metrics.update(cpu_metrics(result.samples, config.threads))
+    metrics.update(cpu_metrics(result.samples, config.threads, samples_per_step=config.batch_size))
     metrics["flops_per_step"] = flops
     samples = {"step_time_ms": [t * 1e3 for t in result.samples.step_times_s]}
     return metrics, samples
@@ -57,7 +57,10 @@ def inference_metrics(config: TrialConfig, spec, result) -> tuple[dict[str, Any]
         compile_s=result.latency.compile_s + result.throughput.compile_s,
         flops_per_step=spec.forward_flops(params, 1),
     )
-    metrics.update(cpu_metrics(result.throughput, config.threads))
+    metrics.update(cpu_metrics(result.throughput, config.threads, samples_per_step=config.batch_size))
+    if result.latency.cpu_s is not None and result.latency.step_times_s:
+        metrics["latency_cpu_ms_per_call"] = result.latency.cpu_s / len(result.latency.step_times_s) * 1e3
+    metrics["latency_quiet"] = int(result.latency.quiet)
     samples = {
         "latency_ms": [t * 1e3 for t in result.latency.step_times_s],
         "batch_time_ms": [t * 1e3 for t in result.throughput.step_times_s],
@@ -109,6 +112,57 @@ def modules_before_framework_import() -> list[str]:
     """
     return [name for name in WATCHED_MODULES if name in sys.modules]
 
+# Numeric compile evidence a framework's trial reports (framework_env["compile_evidence"])
+# that becomes metrics, so it lands in the tidy table (every other numeric entry comes too).
+COMPILE_EVIDENCE_METRICS = ("compiles", "graphs", "graph_breaks", "xla_compilations", "traces")
+
+
+def count_files(folder: str | None) -> int | None:
+    """Files under the compile cache folder (None: no folder configured)."""
+    if not folder:
+        return None
+    root = Path(folder)
+    return sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def compile_metrics(framework_env: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Numbers from the framework's compile evidence and compiler import time; a metric the
+    task computed itself (a retrace trial's ``traces``) is kept."""
+    found: dict[str, Any] = {}
+    evidence = framework_env.get("compile_evidence") or {}
+    for name, value in evidence.items():
+        if is_number(value) and name not in metrics:
+            found[name] = value
+    if is_number(framework_env.get("compiler_import_s")):
+        found["compiler_import_s"] = framework_env["compiler_import_s"]
+    return found
+
+
+def memory_metrics(sampler: collectors.RssSampler, anon_after_import: float | None) -> tuple[dict[str, float], str]:
+    """F2 on anonymous memory (RssAnon): the steady-state peak (samples after the first call)
+    and the compile peak (samples during a first call), both above the post-import baseline.
+    A task without a first-call boundary (retrace: every new shape may compile) reports its
+    whole-trial peak as the steady one, and says so."""
+    if anon_after_import is None:
+        return {}, "RssAnon not readable: no anonymous-memory metrics"
+    metrics = {"anon_after_import_mb": anon_after_import}
+    steady = sampler.anon_peak_mb(collectors.STEADY)
+    compile_peak = sampler.anon_peak_mb(collectors.FIRST_CALL)
+    scope = "steady: samples after the first call; compile: samples during each first call"
+    if steady is None:
+        steady = sampler.anon_peak_mb()
+        scope = "whole trial (no first-call boundary in this task)"
+    if steady is not None:
+        metrics["peak_anon_above_import_mb"] = steady - anon_after_import
+        metrics["peak_anon_mb"] = steady
+    if compile_peak is not None:
+        metrics["compile_peak_anon_above_import_mb"] = compile_peak - anon_after_import
+    return metrics, "RssAnon (/proc/self/status) sampled at 20 Hz and at phase edges; " + scope
+
 
 def run(config: TrialConfig, trial_id: str) -> dict:
     # before the framework import (rule 1)
@@ -120,11 +174,15 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
     metrics: dict[str, Any] = {}
     env["modules_before_framework_import"] = modules_before_framework_import()
+    env["precision"] = "fp32"
+    cache_folder = os.environ.get("FWSTUDY_COMPILE_CACHE")
+    files_before = count_files(cache_folder)
     try:
         start = time.perf_counter()
         backend = frameworks.load(config.framework, "trial")
         metrics["import_s"] = time.perf_counter() - start
         metrics["rss_after_import_mb"] = collectors.rss_mb()
+        anon_after_import = collectors.anon_mb()
         metrics["import_peak_rss_mb"] = lifetime_peak_rss_mb()
         reset = collectors.reset_high_water()
         with collectors.RssSampler() as sampler:
@@ -137,6 +195,15 @@ def run(config: TrialConfig, trial_id: str) -> dict:
         )
     task_metrics, samples = TASK_METRICS[config.task](config, spec, result)
     metrics.update(task_metrics)
+    metrics.update(compile_metrics(result.framework_env, metrics))
+    files_after = count_files(cache_folder)
+    if files_before is not None:
+        env["compile_cache"] = {
+            "folder": cache_folder, "files_before": files_before, "files_after": files_after,
+            "state": "warm" if files_before else "cold",
+        }
+    memory, env["peak_anon_method"] = memory_metrics(sampler, anon_after_import)
+    metrics.update(memory)
     metrics["params"] = result.params
     metrics["params_analytic"] = spec.param_count(config.workload_params)
     # Peak of the trial proper: the kernel's high-water mark since the post-import reset

@@ -7,6 +7,7 @@ footprint is reported on its own.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -46,44 +47,141 @@ def reset_high_water() -> bool:
         return False
 
 
+def anon_mb() -> float | None:
+    """RssAnon: the process's resident anonymous memory (heap, tensors, arenas), without the
+    file-backed pages of its shared libraries that RSS counts as well (Linux >= 4.5)."""
+    kib = _status_kib("RssAnon")
+    return None if kib is None else kib / 1024
+
+
+# Phases of a trial as the samplers label their samples: before the first call (model and
+# data built), during a first call (trace/compile: measure_steps marks it), and after it.
+SETUP, FIRST_CALL, STEADY = 0, 1, 2
+
+_ACTIVE: list[RssSampler] = []  # the samplers running in this process
+
+
 class RssSampler:
-    """Samples RSS on a background thread; the curve shows *when* memory grows, the kernel's
-    high-water mark (read at the end) catches spikes shorter than the sampling interval."""
+    """Samples RSS and RssAnon on a background thread; the curve shows *when* memory grows,
+    the kernel's high-water mark (read at the end) catches RSS spikes shorter than the sampling
+    interval. Each sample carries its phase (``SETUP``, ``FIRST_CALL``, ``STEADY``), set by
+    ``first_call()``; ``pause_sampling()`` stops the sampling for a quiet timed loop."""
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S):
         self.interval_s = interval_s
         self.times: list[float] = []
         self.values: list[float] = []
-        self._stop = threading.Event()
+        self.anon: list[float] = []
+        self.phases: list[int] = []
+        self.phase = SETUP
+        self.paused = 0
+        self.pauses = 0
+        self._stopped = False
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._process = psutil.Process()
         self._start = 0.0
         self.sampler_cpu_s = 0.0
 
+    def _sample(self) -> None:  # with self._cond held
+        self.times.append(time.monotonic() - self._start)
+        self.values.append(self._process.memory_info().rss / 2**20)
+        anon = anon_mb()
+        self.anon.append(float("nan") if anon is None else anon)
+        self.phases.append(self.phase)
+
     def _run(self) -> None:
         cpu = time.thread_time()
-        while not self._stop.is_set():
-            self.times.append(time.monotonic() - self._start)
-            self.values.append(self._process.memory_info().rss / 2**20)
-            self._stop.wait(self.interval_s)
+        with self._cond:
+            while not self._stopped:
+                if self.paused:
+                    self._cond.wait()
+                    continue
+                self._sample()
+                self._cond.wait(self.interval_s)
         self.sampler_cpu_s = time.thread_time() - cpu
+
+    def mark(self, phase: int) -> None:
+        """Sample now, then enter ``phase`` and sample again: the boundary's own state belongs
+        to both sides (memory that outlives a compile is steady-state memory too)."""
+        with self._cond:
+            self._sample()
+            self.phase = phase
+            self._sample()
+
+    def pause(self) -> None:
+        with self._cond:
+            if not self.paused:
+                self._sample()
+            self.paused += 1
+            self.pauses += 1
+
+    def resume(self) -> None:
+        with self._cond:
+            self.paused -= 1
+            if not self.paused:
+                self._sample()
+                self._cond.notify_all()
 
     def __enter__(self) -> RssSampler:
         self._start = time.monotonic()
+        _ACTIVE.append(self)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
+        with self._cond:
+            self._stopped = True
+            self._sample()
+            self._cond.notify_all()
         self._thread.join()
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
 
     @property
     def peak_mb(self) -> float:
         return max(self.values, default=0.0)
 
+    def anon_peak_mb(self, *phases: int) -> float | None:
+        """Peak RssAnon over the samples of ``phases`` (all when none given); None when there
+        is no such sample or the kernel has no RssAnon."""
+        wanted = set(phases) if phases else {SETUP, FIRST_CALL, STEADY}
+        values = [v for v, p in zip(self.anon, self.phases, strict=True) if p in wanted and v == v]
+        return max(values, default=None)
+
     def curve(self) -> dict[str, list[float]]:
         step = max(1, len(self.values) // MAX_CURVE_POINTS)
-        return {"t_s": self.times[::step], "rss_mb": self.values[::step]}
+        return {
+            "t_s": self.times[::step], "rss_mb": self.values[::step],
+            "anon_mb": self.anon[::step], "phase": self.phases[::step],
+        }
+
+
+@contextlib.contextmanager
+def first_call():
+    """Label the samples of every running sampler taken during the block FIRST_CALL (the
+    trace/compile of ``measure_steps``'s step 0) and those after it STEADY."""
+    for sampler in list(_ACTIVE):
+        sampler.mark(FIRST_CALL)
+    try:
+        yield
+    finally:
+        for sampler in list(_ACTIVE):
+            sampler.mark(STEADY)
+
+
+@contextlib.contextmanager
+def pause_sampling():
+    """Pause every running sampler for the block (one sample at each edge keeps the curve's
+    level): a quiet timed loop pays no /proc reads and no GIL hand-offs to the sampler."""
+    samplers = list(_ACTIVE)
+    for sampler in samplers:
+        sampler.pause()
+    try:
+        yield
+    finally:
+        for sampler in samplers:
+            sampler.resume()
 
 
 def cpu_frequency_info() -> dict[str, object]:

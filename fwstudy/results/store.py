@@ -64,7 +64,35 @@ UNITS: dict[str, str] = {
     "allreduce_ms_median": "ms",
     "allreduce_isolated_ms_median": "ms",
     "allreduce_fraction": "fraction",
+    # issue 10: measurement validity
+    "timed_total_s": "s",
+    "latency_ms_p99_ci_low": "ms",
+    "latency_ms_p99_ci_high": "ms",
+    "latency_ms_p99_ci_confidence": "probability",
+    "latency_calls": "count",
+    "latency_cpu_ms_per_call": "ms",
+    "latency_quiet": "flag",
+    "cpu_s_per_sample": "s/sample",
+    "anon_after_import_mb": "MiB",
+    "peak_anon_mb": "MiB",
+    "peak_anon_above_import_mb": "MiB",
+    "compile_peak_anon_above_import_mb": "MiB",
+    "gemm_peak_own_gflops": "GFLOP/s",
+    "mfu_own": "fraction",
+    "compiles": "count",
+    "xla_compilations": "count",
+    "compiler_import_s": "s",
 }
+# Compile-cache counters (inductor fxgraph_cache_hit, AOTAutograd autograd_cache_miss, ...)
+# copied from a trial's compile evidence: counts, whatever their prefix.
+COUNT_SUFFIXES = ("_cache_hit", "_cache_miss", "_cache_bypass", "_cache_saved", "_cache_guard_miss")
+
+
+def unit_of(metric: str) -> str:
+    """The metric's unit; "" for a metric nobody has given one."""
+    if metric in UNITS:
+        return UNITS[metric]
+    return "count" if metric.endswith(COUNT_SUFFIXES) else ""
 
 # Trial columns repeated on every tidy row (the record's identity and settings).
 TRIAL_COLUMNS = (
@@ -99,12 +127,17 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
         git_commit=env.get("git_commit"),
         timestamp=env.get("timestamp"),
         cpu_model=env.get("cpu_model"),
+        # The environment (fingerprint): statistics never pool records whose environments differ.
+        host=env.get("hostname"),
         torch_version=env.get("torch_version"),
         tensorflow_version=env.get("tensorflow_version"),
+        keras_version=env.get("keras_version"),
+        numpy_version=env.get("numpy_version"),
+        fingerprint=env.get("fingerprint_digest"),
         env=json.dumps(env, sort_keys=True, default=str),
     )
     rows = [
-        {**base, "metric": name, "value": float(value), "unit": UNITS.get(name, "")}
+        {**base, "metric": name, "value": float(value), "unit": unit_of(name)}
         for name, value in record.get("metrics", {}).items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
