@@ -1,8 +1,25 @@
-"""TensorFlow side of a trial: eager GradientTape, tf.function, XLA, or Keras ``fit``."""
+"""TensorFlow side of a trial: eager GradientTape, tf.function, XLA, or Keras ``fit``.
+
+Compile evidence (``framework_env["compile_evidence"]``) counts two things apart, because they
+differ: ``traces`` is how often ``tf.function`` traced Python into a graph
+(``experimental_get_tracing_count``), ``xla_compilations`` how many XLA executables were
+compiled. XLA compiles once per concrete input shape even when an ``input_signature`` (dims
+left None) keeps TensorFlow at one trace. XLA's compilations are counted from its documented
+persistent compilation cache (``TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=<dir>``, set
+by the parent for every trial child): each compiled executable is written there as one file
+``xla_compile_cache__<signature>__<fingerprint>__XLA_<device>_JIT.pb`` right after its
+compilation, so the files the folder gains during a call are the compilations that call made
+(checked: an ``input_signature`` function called at batches 16, 32, 48, 16, 64, 32 traces once
+and writes 4 files, one per distinct shape, the first call of each). An executable loaded
+from a warm cache is not compiled and adds no file: a warm-cache trial reports 0; retrace and
+compile trials always start from an empty cache.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -48,6 +65,80 @@ def onednn_enabled() -> bool | None:
         return None
 
 
+XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory="
+XLA_COUNT_METHOD = (
+    "files gained by the XLA persistent compilation cache folder (TF_XLA_FLAGS "
+    "--tf_xla_persistent_cache_directory): one file per compiled XLA executable, written "
+    "after its compilation; executables loaded from a warm cache are not counted"
+)
+COMPILE_SCOPE = {
+    "eager": "nothing compiled: eager GradientTape step, op by op",
+    "graph": "tf.function of the whole train_step (forward, backward, apply_gradients), no XLA",
+    "compiled": "the whole train_step including apply_gradients (Adam) in one tf.function "
+    "with jit_compile=True: one XLA cluster per concrete input shape",
+    "fit": "Keras fit: its train_function is a tf.function without XLA (jit_compile=False)",
+}
+INFER_SCOPE = {
+    "eager": "nothing compiled: model(x, training=False) op by op",
+    "graph": "one tf.function of the forward pass per input shape, no XLA",
+    "compiled": "one tf.function of the forward pass per input shape, jit_compile=True (XLA)",
+    "fit": "Keras predict_on_batch: its predict_function is a tf.function (reduce_retracing) "
+    "without XLA, jit_compile=False set explicitly (Keras' 'auto' would pick XLA on a GPU)",
+}
+
+
+def xla_cache_dir() -> Path | None:
+    """The XLA persistent compilation cache folder this process was started with, if any."""
+    for token in os.environ.get("TF_XLA_FLAGS", "").split():
+        if token.startswith(XLA_CACHE_FLAG):
+            return Path(token[len(XLA_CACHE_FLAG) :])
+    return None
+
+
+def xla_cache_entries() -> int | None:
+    """Compiled executables in the XLA persistent cache (None: no cache folder configured)."""
+    folder = xla_cache_dir()
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        return 0
+    return sum(1 for p in folder.iterdir() if p.name.startswith("xla_compile_cache__") and p.name.endswith(".pb"))
+
+
+def gained(before: int | None, after: int | None) -> int | None:
+    return None if before is None or after is None else after - before
+
+
+def tracing_count(fn: Any) -> int:
+    """tf.function traces so far; 0 for a plain Python function (eager)."""
+    count = getattr(fn, "experimental_get_tracing_count", None)
+    return int(count()) if count is not None else 0
+
+
+def compiler_import_s() -> float:
+    """The one-off import/initialization of the compiler stack, reported apart from compile
+    time: 0.0 on TensorFlow. XLA is linked into the TensorFlow library loaded by ``import
+    tensorflow`` (counted in ``import_s``), and its first use imports nothing lazily (the
+    modules a first ``jit_compile`` call adds to ``sys.modules`` are only autograph's generated
+    module for the function itself); measured: a first jit call after one plain tf.function
+    call costs what later jit compilations of the same tiny function cost. The one-off set-up
+    of the first ``tf.function`` call (~0.05-0.1 s) is paid alike by graph and compiled modes
+    and by every user, so it stays in the first call."""
+    return 0.0
+
+
+def compile_evidence(traces: int, before: int | None, after: int | None, jit: bool) -> dict[str, Any]:
+    return {
+        "traces": traces,
+        "xla_compilations": gained(before, after),
+        "xla_cache_entries_before": before,
+        "xla_cache_entries_after": after,
+        "xla_cache_dir_set": xla_cache_dir() is not None,
+        "jit_compile": jit,
+        "xla_compilations_method": XLA_COUNT_METHOD,
+    }
+
+
 def framework_env(config: TrialConfig, device: str) -> dict[str, Any]:
     build = dict(tf.sysconfig.get_build_info())
     env: dict[str, Any] = {
@@ -58,6 +149,9 @@ def framework_env(config: TrialConfig, device: str) -> dict[str, Any]:
         "keras_backend": keras.backend.backend(),
         "jit_compile": config.mode == "compiled",
         "tf_function": config.mode in ("graph", "compiled", "fit"),
+        "compile_scope": (INFER_SCOPE if config.task == "inference" else COMPILE_SCOPE)[config.mode],
+        "compiler_import_s": compiler_import_s(),
+        "precision": "fp32",
     }
     if device.startswith("/GPU"):
         env["gpu_name"] = tf.config.experimental.get_device_details(
@@ -140,8 +234,21 @@ class Training:
 
     def fit_samples(self) -> StepSamples:
         """Keras ``fit`` owns its loop: the in-memory batches go through a tf.data pipeline, as
-        every ``fit`` user's do, and the first batch (the trace) is reported as compile time."""
+        every ``fit`` user's do, and the first batch (the trace) is reported as compile time.
+        Keras' ``train_function`` is a Python closure around its tf.functions, so the traces
+        are counted by a Python side effect of ``train_step``, which runs only while tracing
+        (``self.fit_traces``). It reads 2, both in the first call: the optimizer's and the
+        loss tracker's variables are created in the first trace, and tf.function traces once
+        more after a trace that created variables."""
         config = self.config
+        keras_step = self.model.train_step
+
+        def counted_step(data):
+            self.fit_traces += 1
+            return keras_step(data)
+
+        self.fit_traces = 0
+        self.model.train_step = counted_step
         x = np.concatenate([b[0] for b in self.pool])
         y = np.concatenate([b[1] for b in self.pool])
         with tf.device(self.device):
@@ -183,14 +290,19 @@ class _BatchTimer(keras.callbacks.Callback):
 
 
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
+    before = xla_cache_entries()
     run = Training(config, spec)
     if config.mode == "fit":
         samples = run.fit_samples()
+        traces = run.fit_traces
     else:
         samples = measure_steps(run.step, config.warmup, config.steps)
+        traces = tracing_count(run.fn)
+    env = framework_env(config, run.device)
+    env["compile_evidence"] = compile_evidence(traces, before, xla_cache_entries(), jit=config.mode == "compiled")
     return TrainResult(
         samples=samples, params=run.model.count_params(),
-        framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
+        framework_env=env, gpu_peak_mb=gpu_peak_mb(run.device),
     )
 
 
@@ -209,12 +321,16 @@ def retrace_function(run: Training, config: TrialConfig):
 
 
 def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
+    """Each shape of the sequence timed alone; the record counts per call the traces and the
+    XLA compilations it caused (``compile_evidence["per_call"]``)."""
     if config.mode == "fit":
         raise TrialError("retrace counts tf.function traces: modes eager, graph and compiled")
+    before = xla_cache_entries()
     run = Training(config, spec)
     fn = run.train_step if config.mode == "eager" else retrace_function(run, config)
     gen = np.random.default_rng(config.seed + 1)
-    times = []
+    times, per_call = [], []
+    traces, entries = 0, before
     with tf.device(run.device):
         for batch, length in shape_sequence(config):
             x, y = (tf.constant(a) for a in spec.synthetic_batch(shaped_params(config.workload_params, length), batch, gen))
@@ -224,10 +340,19 @@ def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
                 tf.test.experimental.sync_devices()
             float(loss)
             times.append(time.perf_counter() - start)
-    traces = 0 if config.mode == "eager" else int(fn.experimental_get_tracing_count())
+            now_traces, now_entries = tracing_count(fn), xla_cache_entries()
+            per_call.append({
+                "batch": batch, "length": length, "traces": now_traces - traces,
+                "xla_compilations": gained(entries, now_entries),
+            })
+            traces, entries = now_traces, now_entries
+    env = framework_env(config, run.device)
+    evidence = compile_evidence(traces, before, entries, jit=config.mode == "compiled")
+    evidence.update(variant=config.variant, per_call=per_call)
+    env["compile_evidence"] = evidence
     return RetraceResult(
         shape_times_s=times, traces=traces, params=run.model.count_params(),
-        framework_env=framework_env(config, run.device), gpu_peak_mb=gpu_peak_mb(run.device),
+        framework_env=env, gpu_peak_mb=gpu_peak_mb(run.device),
     )
 
 
@@ -240,34 +365,65 @@ def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, 
 
 
 def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
-    """``training=False``; graph and compiled modes wrap the call in ``tf.function`` (XLA for
-    compiled), fit mode uses Keras' high-level ``predict_on_batch``. Each call returns its
-    output to the host (``.numpy()``), as a served model must."""
+    """``training=False``. Graph and compiled modes give each input shape (batch 1, batch N)
+    its own ``tf.function`` (XLA for compiled), traced and compiled by its first call, which
+    ``measure_steps`` times apart; fit mode uses Keras' high-level ``predict_on_batch`` (its one
+    predict_function, XLA off as the mode table says: fit = tf.function without XLA). Each call
+    returns its output to the host (``.numpy()``), as a served model must. The batch-1 latency
+    loop runs quiet (garbage collector and memory sampler paused)."""
+    before = xla_cache_entries()
     device = configure(config)
     params = config.workload_params
     keras.utils.set_random_seed(config.seed)
     gen = np.random.default_rng(config.seed)
+    jit = config.mode == "compiled"
     with tf.device(device):
         model = spec.implementation("tensorflow").build_model(params)
         one = tf.constant(spec.synthetic_batch(params, 1, gen)[0])
         many = tf.constant(spec.synthetic_batch(params, config.batch_size, gen)[0])
+
+        def plain(x):
+            return model(x, training=False)
+
         if config.mode == "fit":
-            def forward(x):
+            model.jit_compile = False  # an uncompiled model's "auto" means XLA on a GPU
+
+            def predict(x):
                 return model.predict_on_batch(x)
+
+            forward_one = forward_many = predict
+        elif config.mode == "eager":
+            forward_one = forward_many = plain
         else:
-            def plain(x):
-                return model(x, training=False)
-            forward = plain if config.mode == "eager" else tf.function(plain, jit_compile=config.mode == "compiled")
+            forward_one = tf.function(plain, jit_compile=jit)
+            forward_many = tf.function(plain, jit_compile=jit)
         reset_gpu_peak(device)
 
-        def call(x) -> float:
-            out = forward(x)
-            out = out if isinstance(out, np.ndarray) else out.numpy()
-            return float(out.reshape(-1)[0])
+        def traces_of(forward) -> int:
+            return tracing_count(model.predict_function if config.mode == "fit" else forward)
 
-        latency = measure_steps(lambda i: call(one), config.warmup, config.latency_calls)
-        throughput = measure_steps(lambda i: call(many), config.warmup, config.steps)
+        def timed(forward, x, steps: int, quiet: bool):
+            def call(i: int) -> float:
+                out = forward(x)
+                out = out if isinstance(out, np.ndarray) else out.numpy()
+                return float(out.reshape(-1)[0])
+
+            traces, entries = traces_of(forward), xla_cache_entries()
+            samples = measure_steps(call, config.warmup, steps, quiet=quiet)
+            evidence = {
+                "batch": int(x.shape[0]), "first_call_s": samples.compile_s,
+                "traces": traces_of(forward) - traces,
+                "xla_compilations": gained(entries, xla_cache_entries()),
+            }
+            return samples, evidence
+
+        latency, batch1 = timed(forward_one, one, config.latency_calls, quiet=True)
+        throughput, batch_n = timed(forward_many, many, config.steps, quiet=False)
+    env = framework_env(config, device)
+    env["inference_compile"] = {"batch1": batch1, "batchN": batch_n}
+    traces = batch1["traces"] + batch_n["traces"]
+    env["compile_evidence"] = compile_evidence(traces, before, xla_cache_entries(), jit=jit)
     return InferResult(
         latency=latency, throughput=throughput, params=model.count_params(),
-        framework_env=framework_env(config, device), gpu_peak_mb=gpu_peak_mb(device),
+        framework_env=env, gpu_peak_mb=gpu_peak_mb(device),
     )
