@@ -153,11 +153,21 @@ def summary_line(record: dict[str, Any]) -> str:
     if record["status"] != "ok":
         return f"{head}\n{record['error']}"
     m = record["metrics"]
-    return (
+    line = (
         f"{head}  step {m['step_time_ms_median']:.3f} ms (median)  "
         f"{m['throughput_samples_per_s']:.0f} samples/s  compile {m['compile_s']:.2f} s  "
         f"peak RSS {m['peak_rss_mb']:.0f} MiB  params {m['params']}"
     )
+    if "peak_anon_above_import_mb" in m:
+        line += f"  anon +{m['peak_anon_above_import_mb']:.0f} MiB"
+        if "compile_peak_anon_above_import_mb" in m:
+            line += f" (compile +{m['compile_peak_anon_above_import_mb']:.0f})"
+    if "mfu" in m:
+        line += f"  MFU {m['mfu']:.1%} of {m['gemm_peak_gflops']:.0f} GFLOP/s"
+    if "latency_ms_p99_ci_low" in m:
+        line += (f"  p99 {m['latency_ms_p99']:.3f} ms [{m['latency_ms_p99_ci_low']:.3f}, "
+                 f"{m['latency_ms_p99_ci_high']:.3f}] at {m['latency_ms_p99_ci_confidence']:.0%}")
+    return line
 
 
 def cmd_run(args: argparse.Namespace) -> int:

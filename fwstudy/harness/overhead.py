@@ -3,7 +3,10 @@
 For each framework, workload and mode, one child process (one framework) builds the model once
 and alternates blocks of a hand-written training loop (one sync at the end) with blocks of the
 runner's measured loop (a clock read and a host sync of the loss per step). The target is
-<= 3%. This is a benchmark to run and report, not a timed test: shared machines are noisy.
+<= 3%. Where the framework's trial reports a peer tool's time for the same step
+(``peer_step_ms``: PyTorch's ``torch.utils.benchmark.Timer``), it is printed beside them, so
+the harness loop is compared with a bare loop *and* with an established benchmarking tool.
+This is a benchmark to run and report, not a timed test: shared machines are noisy.
 
     python -m fwstudy.harness.overhead [--workloads mlp cnn] [--steps 50] [--blocks 5] [--threads N]
 """
@@ -72,16 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as exc:
         print(f"fwstudy.harness.overhead: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{'framework':11s} {'workload':12s} {'mode':9s} {'bare ms':>9s} {'harness ms':>11s} {'overhead':>9s}")
+    print(f"{'framework':11s} {'workload':12s} {'mode':9s} {'bare ms':>9s} {'harness ms':>11s} "
+          f"{'peer ms':>9s} {'overhead':>9s} {'peer/bare':>10s}")
     for config in configs:
         result = measure(config, args.blocks)
         rows.append({"framework": config.framework, "workload": config.workload, "mode": config.mode, **result})
-        if "error" in result:
-            print(f"{config.framework:11s} {config.workload:12s} {config.mode:9s} failed: {result['error']}")
-            continue
-        flag = "" if result["overhead_pct"] <= TARGET_PCT else f"  > {TARGET_PCT:g}% target"
-        print(f"{config.framework:11s} {config.workload:12s} {config.mode:9s} {result['bare_step_ms']:9.3f} "
-              f"{result['harness_step_ms']:11.3f} {result['overhead_pct']:8.2f}%{flag}", flush=True)
+        print(format_row(config, result), flush=True)
+    return 0
+
+
+def format_row(config: TrialConfig, result: dict) -> str:
+    """One line: bare loop, harness loop and peer tool side by side (peer "-" where the
+    framework has none), the harness's overhead over the bare loop and the peer's."""
+    head = f"{config.framework:11s} {config.workload:12s} {config.mode:9s}"
+    if "error" in result:
+        return f"{head} failed: {result['error']}"
+    bare, peer = result["bare_step_ms"], result.get("peer_step_ms")
+    peer_text = f"{peer:9.3f}" if peer else f"{'-':>9s}"
+    peer_pct = f"{(peer / bare - 1) * 100:9.2f}%" if peer else f"{'-':>10s}"
+    flag = "" if result["overhead_pct"] <= TARGET_PCT else f"  > {TARGET_PCT:g}% target"
+    return (f"{head} {bare:9.3f} {result['harness_step_ms']:11.3f} {peer_text} "
+            f"{result['overhead_pct']:8.2f}% {peer_pct}{flag}")
     return 0
 
 
