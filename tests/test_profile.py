@@ -26,6 +26,13 @@ def test_notebook_profile_layers_file_injected_overrides_and_run_options():
     assert profile_from_notebook({"profile": "smoke"}) == smoke
 
 
+def test_notebook_profile_takes_a_file_papermill_injected_from_elsewhere():
+    """``papermill -f elsewhere/mine.yaml``: every key of that file arrives as a variable,
+    and its profile name is not one of parameters/."""
+    profile = profile_from_notebook({"profile": "mine", "workloads": ["cnn"], "repeats": 2, "overrides": {}})
+    assert profile.profile == "mine" and profile.workloads == ["cnn"] and profile.repeats == 2
+
+
 def test_notebook_profile_takes_a_path_to_a_yaml_file(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("profile: mine\nworkloads: [cnn]\n")

@@ -232,9 +232,15 @@ def profile_from_notebook(namespace: Mapping[str, Any]) -> Profile:
     profile = given.get("profile", "quick")
     if not isinstance(profile, str) or not profile:
         raise BadInput(f"profile must be a profile name or a path to a YAML file, got {profile!r}")
-    path = resolve_profile_path(profile)
-    base: dict[str, Any] = dataclasses.asdict(load_profile_file(path))
     injected = {k: v for k, v in given.items() if k in names and k not in RUN_OPTIONS and k != "profile"}
+    try:
+        base: dict[str, Any] = dataclasses.asdict(load_profile_file(resolve_profile_path(profile)))
+    except BadInput:
+        if not injected:
+            raise
+        # ``-f elsewhere/my.yaml`` injected a whole parameter file whose name is not one of
+        # parameters/: its keys are the profile (validated below like any file's).
+        base = {"profile": profile}
     overrides = given.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise BadInput(f"overrides must be a mapping of profile fields to values, got {overrides!r}")
