@@ -11,7 +11,7 @@ from tests.conftest import PROJECT
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
-# The figures each notebook owes (STUDY.md); a notebook missing here fails the test.
+# The figures each notebook owes (docs/methodology.md); a notebook missing here fails the test.
 FIGURES = {
     "01_training_speed": ["training_speed"],
     "02_resource_usage": ["resource_usage"],

@@ -1,7 +1,7 @@
 """The framework-neutral specs of the workloads: registry, parameters, shapes, FLOPs.
 
 Per-workload tests take their workloads from the registry, so a new workload folder is tested
-without a test edit; the hand-counted references below (STUDY.md's shapes) are checked for the
+without a test edit; the hand-counted references below (the methodology's default shapes, docs/methodology.md) are checked for the
 workloads they name.
 """
 
@@ -33,7 +33,7 @@ def real_data_workloads(prefix: str = "") -> list[str]:
     ]
 
 
-# STUDY.md's default shapes, counted by hand.
+# The default shapes of docs/methodology.md, counted by hand.
 PARAMS = {
     "mlp": 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10,
     "cnn": (9 * 32 + 32) + (9 * 32 * 64 + 64) + (7 * 7 * 64 * 128 + 128) + (128 * 10 + 10),
@@ -43,7 +43,7 @@ PARAMS = {
     + 2 * ((4 * 128 * 128 + 4 * 128) + (128 * 512 + 512 + 512 * 128 + 128) + 4 * 128)
     + 128 * 10
     + 10,
-    "adaptive": 64 * 256 + 256 + 256 * 256 + 256 * 10 + 10,  # not in STUDY.md: issue 5's F4 model
+    "adaptive": 64 * 256 + 256 + 256 * 256 + 256 * 10 + 10,  # the control-flow model of F4
 }
 BATCH = {"mlp": 128, "cnn": 64, "lstm": 64, "transformer": 32, "adaptive": 128}
 # Synthetic batches of 5 at the default parameters: (x shape, x dtype).
