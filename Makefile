@@ -77,12 +77,14 @@ test-fast: $(STAMP) ## unit tests only (no framework trials, no notebooks)
 figures: $(STAMP) ## run every notebook on PROFILE: build/<profile>/notebooks/, figures/<profile>/
 	@$(PY) -m fwstudy check-profile $(PARAMS)
 	@mkdir -p $(OUT_NOTEBOOKS) $(OUT_FIGURES)
+	@# Only the profile's name goes in: each notebook reads parameters/<profile>.yaml itself, so
+	@# papermill has no key to warn about (papermill -f file.yaml still works for batch runs).
 	@failed=""; \
 	for nb in $(NOTEBOOKS); do \
 	  out="$(OUT_NOTEBOOKS)/$$(basename $$nb)"; \
 	  echo "==> $$nb (profile $(PROFILE)) -> $$out"; \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m papermill "$$nb" "$$out" \
-	    -f $(PARAMS) -p profile $(PROFILE) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
+	    -p profile $(PROFILE) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
 	    --log-output --progress-bar --request-save-on-cell-execute \
 	    || failed="$$failed $$nb"; \
 	done; \
