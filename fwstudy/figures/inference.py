@@ -14,6 +14,7 @@ from fwstudy.results import stats
 
 NAME = "inference"
 METRICS = ("latency_ms_p50", "latency_ms_p90", "latency_ms_p99", "throughput_samples_per_s")
+P99_INTERVAL = ("latency_ms_p99_ci_low", "latency_ms_p99_ci_high", "latency_ms_p99_ci_confidence", "latency_calls")
 
 
 def configs(profile: Profile) -> list[TrialConfig]:
@@ -36,7 +37,17 @@ def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataF
     """Each latency percentile and the throughput per configuration, and the TF/PT ratio of p50."""
     out = {name: stats.summarize_configurations(table, metric=name, confidence=confidence) for name in METRICS}
     out["comparison_p50"] = stats.compare_frameworks(table, metric="latency_ms_p50", confidence=confidence)
+    out["p99_per_trial"] = p99_intervals(table)
     return out
+
+
+def p99_intervals(table: pd.DataFrame) -> pd.DataFrame:
+    """Each trial's measured p99 with its order-statistic interval, the confidence it reaches
+    and the number of calls it rests on (computed in the child from every call's time)."""
+    rows = table[table["status"] == "ok"]
+    wide = rows[rows["metric"].isin(("latency_ms_p99", *P99_INTERVAL))].pivot_table(
+        index=["workload", "framework", "mode", "repeat", "replica", "trial_id"], columns="metric", values="value")
+    return wide.reset_index()
 
 
 def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
