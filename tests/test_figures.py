@@ -84,3 +84,21 @@ def test_a_compiled_mode_that_captured_nothing_is_not_drawn_as_compiled():
     assert "torch compiled\n(not captured: eager)" in ticks
     hatched = [p for p in fig.axes[0].patches if p.get_hatch()]
     assert len(hatched) == 1
+
+
+def test_two_environments_are_never_pooled():
+    """Rule 8: a second machine's trials get their own rows, and the figure draws one
+    environment and says what it left out."""
+    from fwstudy.results import stats
+
+    first = table(workloads=(FIRST,)).assign(fingerprint="host-a")
+    second = table(workloads=(FIRST,), blocks=3).assign(fingerprint="host-b")
+    second["trial_id"] = second["trial_id"] + "-b"
+    both = pd.concat([first, second], ignore_index=True)
+    compared = stats.compare_frameworks(both)
+    assert sorted(compared["fingerprint"].unique()) == ["host-a", "host-b"]
+    assert set(compared.groupby("fingerprint")["blocks"].max()) == {6, 3}
+    summary = stats.summarize_configurations(both)
+    assert set(summary.groupby("fingerprint")["n"].max()) == {6, 3}
+    fig = training_speed.draw(both)
+    assert "not pooled and not drawn" in fig._suptitle.get_text()

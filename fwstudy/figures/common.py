@@ -49,6 +49,24 @@ def parity_caption(table: pd.DataFrame) -> str:
     return "parity gate passed (both precisions, every mode) for every workload shown"
 
 
+def one_environment(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The trials of the environment that measured most of them, and a note on the others.
+
+    Records from different environments are never pooled (rule 8): a figure draws one, and
+    says how many trials of other environments it left out (the analysis tables keep them,
+    one row per environment)."""
+    column = stats.ENVIRONMENT_COLUMN
+    if column not in table or table[column].nunique(dropna=False) <= 1:
+        return table, ""
+    key = table[column].fillna("unknown")
+    counts = table.groupby(key)["trial_id"].nunique()
+    keep = counts.idxmax()
+    others = counts.drop(keep)
+    note = (f"{int(others.sum())} trials from {len(others)} other environment(s) not pooled and not drawn "
+            f"(see the analysis tables, one row per environment)")
+    return table[key == keep], note
+
+
 def environment_caption(table: pd.DataFrame) -> str:
     ok = table[table["status"] == "ok"]
     source = ok if len(ok) else table
@@ -211,6 +229,8 @@ def per_workload_figure(
     has (GPU memory on a CPU run) are left out rather than drawn empty. A workload whose
     twins failed the parity gate keeps its column, titled as failed (rule 6).
     """
+    table, left_out = one_environment(table)
+    caption = "\n".join(c for c in (caption, left_out) if c)
     panels = [p for p in panels if not metric(table, p[1]).empty] or panels[:1]
     workloads = list(dict.fromkeys(metric(table, panels[0][1])["workload"])) or ["(none)"]
     failed = set(failed_parity(table))

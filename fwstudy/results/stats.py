@@ -37,6 +37,10 @@ from scipy import stats
 
 FRAMEWORKS = ("tensorflow", "torch")
 CONFIG_COLUMNS = ("workload", "mode", "device", "batch_size", "threads")
+# Rule 8: records from different environments (versions, CPU, host: the record's fingerprint)
+# are never pooled. When the table says which environment measured a trial, that is one more
+# grouping key, so each environment gets its own rows and a reader sees the split.
+ENVIRONMENT_COLUMN = "fingerprint"
 # Metrics where a larger value wins; every other metric (times, memory, sizes) is lower-is-better.
 HIGHER_IS_BETTER = frozenset({"throughput_samples_per_s", "achieved_gflops"})
 # The A-vs-A noise floor is this quantile of |log(a/b)| over A-vs-A pairs (see noise_floor_aa).
@@ -310,6 +314,14 @@ def verdicts(
                      ["insufficient data", larger, smaller], "no clear difference")
 
 
+def _by_environment(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    """``by`` plus the environment column when the table has one (see ENVIRONMENT_COLUMN)."""
+    by = list(by)
+    if ENVIRONMENT_COLUMN in table and ENVIRONMENT_COLUMN not in by and table[ENVIRONMENT_COLUMN].notna().any():
+        by.append(ENVIRONMENT_COLUMN)
+    return by
+
+
 def _trial_values(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     ok = table[(table["status"] == "ok") & (table["metric"] == metric)]
     ok = ok[ok["value"].notna()]
@@ -331,7 +343,7 @@ def summarize_configurations(
     reaches (below ``confidence`` with few trials; NaN interval and 0 with one trial).
     ``noise_floor`` is the "repeats" floor over the trials. ``seed`` is ignored.
     """
-    keys = [*by, "framework"]
+    keys = [*_by_environment(table, by), "framework"]
     rows = []
     for key, group in _trial_values(table, metric).groupby(keys, dropna=False, sort=True):
         values = group["value"].to_numpy(dtype=float)
@@ -454,7 +466,7 @@ def compare_frameworks(
     """
     if higher_is_better is None:
         higher_is_better = metric in HIGHER_IS_BETTER
-    by = list(by)
+    by = _by_environment(table, by)
     values = _trial_values(table, metric)
     values = values.assign(
         repeat=values["repeat"] if "repeat" in values else 0,
