@@ -131,7 +131,13 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
     if config.mode == "compiled":
         env["compile_scope"] = "per-worker forward+backward under XLA; all-reduce and Adam in tf.function"
     traces = tracing_count(fn) + (tracing_count(compute) if compute is not gradients else 0)
-    env["compile_evidence"] = compile_evidence(traces, xla_before, xla_cache_entries(), jit=config.mode == "compiled")
+    evidence = compile_evidence(traces, xla_before, xla_cache_entries(), jit=config.mode == "compiled")
+    # traces: the distributed step's tf.function plus, compiled, the jit-compiled gradients'.
+    evidence["xla_cache_note"] = (
+        "one cache folder for this host's workers (launch.py): the count may include the "
+        "other workers' compilations made while this one ran"
+    )
+    env["compile_evidence"] = evidence
     return {
         **samples_payload(samples),
         "import_s": import_s,
