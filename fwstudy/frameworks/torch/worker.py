@@ -47,19 +47,45 @@ class CommTimer:
         return value * 1e3
 
 
-def isolated_allreduce_ms(numel: int, device: Any, sync) -> list[float]:
-    """The whole gradient payload all-reduced alone, each call after a barrier: the cost of
-    the collective itself, without overlap and without waiting for a straggler."""
+ALLREDUCE_LAYOUT = (
+    "one coalesced all-reduce per call: the gradient-shaped tensors (one per parameter, in "
+    "parameter order) flattened and concatenated, all-reduced (SUM), split back into their "
+    "shapes, as TensorFlow's collective all-reduce packs them (bytes_per_pack=0: one pack) "
+    "inside its tf.function; before each call a one-element all-reduce as the barrier; one "
+    "barrier and one payload call untimed first"
+)
+
+
+def isolated_allreduce_ms(shapes: list[tuple[int, ...]], device: Any, sync) -> list[float]:
+    """Gradient-shaped tensors all-reduced alone, by the method of TensorFlow's worker
+    (``frameworks/tensorflow/worker.py``): the same layout (``ALLREDUCE_LAYOUT``: concatenate,
+    one all-reduce, split), a one-element all-reduce as the barrier before each call, and the
+    same untimed warm-up (one barrier, one payload call); ``ISOLATED_ALLREDUCE_CALLS`` timed.
+    The cost of the collective itself, without overlap and without waiting for a straggler."""
     import torch
     import torch.distributed as dist
 
-    flat = torch.zeros(numel, device=device)
+    payload = [torch.zeros(shape, device=device) for shape in shapes]
+    token = torch.zeros(1, device=device)
+
+    def barrier() -> None:
+        dist.all_reduce(token)
+        sync()
+
+    def all_reduce() -> list:
+        flat = torch.cat([t.reshape(-1) for t in payload])
+        dist.all_reduce(flat)
+        out = [part.view(t.shape) for part, t in zip(flat.split([t.numel() for t in payload]), payload, strict=True)]
+        sync()
+        return out
+
+    barrier()
+    all_reduce()  # untimed, as TF's first calls (which trace its two functions)
     times = []
     for _ in range(ISOLATED_ALLREDUCE_CALLS):
-        dist.barrier()
+        barrier()
         start = time.perf_counter()
-        dist.all_reduce(flat)
-        sync()
+        all_reduce()
         times.append((time.perf_counter() - start) * 1e3)
     return times
 
@@ -72,7 +98,14 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
     from torch import nn
     from torch.nn.parallel import DistributedDataParallel
 
-    from fwstudy.frameworks.torch.trial import configure, framework_env, make_optimizer
+    from fwstudy.frameworks.torch.trial import (
+        compile_evidence,
+        configure,
+        framework_env,
+        import_compiler,
+        make_optimizer,
+        reset_compile_counters,
+    )
     from fwstudy.harness.distributed.plan import shard
     from fwstudy.harness.distributed.worker import fault_hook, samples_payload
     from fwstudy.harness.environment import frameworks_loaded
@@ -104,6 +137,10 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
     ddp = DistributedDataParallel(model, device_ids=[ctx.local_rank] if device.type == "cuda" else None)
     timer = CommTimer(plan.world_size)
     ddp.register_comm_hook(None, timer.hook)
+    compiler_import_s = None
+    if config.mode == "compiled":
+        compiler_import_s = import_compiler()  # one-off imports kept out of the first step
+        reset_compile_counters()
     forward = torch.compile(ddp) if config.mode == "compiled" else ddp
     gen = np.random.default_rng(config.seed)
     rows = shard(ctx.rank, plan.per_worker_batch)
@@ -136,14 +173,21 @@ def train(ctx: WorkerContext) -> dict[str, Any]:
     samples = measure_steps(step, config.warmup, config.steps)
     trial_peak = collectors.high_water_mb() if reset else None
     param_count = sum(p.numel() for p in model.parameters())
-    isolated = isolated_allreduce_ms(param_count, device, sync)
+    isolated = isolated_allreduce_ms([tuple(p.shape) for p in model.parameters()], device, sync)
     dist.barrier()
     env = framework_env(ctx.worker_config, device)
     env.update(
         backend=dist.get_backend(), master_addr=os.environ.get("MASTER_ADDR"),
         master_port=os.environ.get("MASTER_PORT"), ddp_bucket_cap_mb=25,
         comm_hook="timed all-reduce (average), the default hook's math",
+        isolated_allreduce_layout=ALLREDUCE_LAYOUT,
+        isolated_allreduce_tensors=len(list(model.parameters())),
+        compile_scope="DDP model forward+backward through torch.compile (DDPOptimizer splits the "
+        "graph at the buckets); gradient all-reduce by DDP's hooks and Adam eager"
+        if config.mode == "compiled" else "nothing compiled: forward, backward, all-reduce and Adam eager",
     )
+    if config.mode == "compiled":
+        env.update(compile_evidence=compile_evidence(), compiler_import_s=compiler_import_s)
     return {
         **samples_payload(samples, comm_ms[1 + config.warmup :]),
         "import_s": import_s,
