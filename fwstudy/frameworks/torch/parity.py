@@ -18,7 +18,12 @@ from torch import nn
 
 from fwstudy.config.trial import modes_for
 from fwstudy.errors import error_text
-from fwstudy.frameworks.torch.trial import make_optimizer
+from fwstudy.frameworks.torch.trial import (
+    compile_evidence,
+    compiled_optimizer_step,
+    make_optimizer,
+    reset_compile_counters,
+)
 from fwstudy.parity.modes import mode_key, optional_module
 from fwstudy.workloads.spec import WorkloadSpec
 from fwstudy.workloads.transfer import check_shapes
@@ -115,17 +120,18 @@ def forward_backward(model: nn.Module, inputs: Mapping[str, np.ndarray], dtype: 
 def run_mode(
     model: nn.Module, mode: str, x: torch.Tensor, y: torch.Tensor, arrays: dict[str, np.ndarray]
 ) -> dict[str, Any]:
-    """One execution mode as ``frameworks/torch/trial.py`` trains in it: the model's forward (and so its
-    backward) eager or through ``torch.compile``, the optimizer eager. Fills ``arrays`` with
-    the mode's outputs (``parity_modes``); a mode that raises is a result with its reason."""
+    """One execution mode as ``frameworks/torch/trial.py`` trains in it: eager, or compiled =
+    the model (forward and backward) through ``torch.compile`` and, when dynamo captured the
+    model, Adam's step through a compiled function (``compiled_optimizer_step``); the loss
+    stays eager. ``step_loss`` thus checks compiled Adam against eager Adam. Fills ``arrays``
+    with the mode's outputs (``parity/modes.py``); a mode that raises is a result with its
+    reason."""
     start = time.perf_counter()
     info: dict[str, Any] = {}
     try:
         if mode == "compiled":
-            from torch._dynamo.utils import counters
-
             torch._dynamo.reset()
-            counters.clear()
+            reset_compile_counters()
             forward = torch.compile(model)
         else:
             forward = model
@@ -137,19 +143,25 @@ def run_mode(
         for name, param in model.named_parameters():
             outputs[f"grad:{name}"] = param.grad.numpy().copy()
         optimizer = make_optimizer(model)
-        optimizer.step()
+        captured = mode == "compiled" and compile_evidence()["captured"]
+        model_graphs = compile_evidence()["graphs"] if mode == "compiled" else 0
+        (compiled_optimizer_step(optimizer) if captured else optimizer.step)()
         optimizer.zero_grad(set_to_none=True)
         outputs["step_loss"] = np.asarray(loss_fn(forward(x), y).item())
         if mode == "compiled":
-            breaks = counters["graph_break"]
-            graphs = int(counters["stats"]["unique_graphs"])
+            from torch._dynamo.utils import counters
+
+            evidence = compile_evidence()
             info = {
-                "graphs": graphs,
+                "graphs": evidence["graphs"],
+                "model_graphs": model_graphs,
+                "optimizer_graphs": evidence["graphs"] - model_graphs,
+                "optimizer_compiled": bool(captured),
                 # Dynamo gives up on a whole frame it can't trace (an nn.LSTM, say) and runs it
                 # eagerly: the mode then agrees trivially, and its timings are eager's.
-                "fell_back_to_eager": graphs == 0,
-                "graph_breaks": int(sum(breaks.values())),
-                "graph_break_reasons": sorted({reason.strip().splitlines()[0] for reason in breaks})[:3],
+                "fell_back_to_eager": not evidence["captured"],
+                "graph_breaks": evidence["graph_breaks"],
+                "graph_break_reasons": sorted({r.strip().splitlines()[0] for r in counters["graph_break"]})[:3],
             }
     except Exception as exc:  # a mode that can't run this workload is a result
         return {"status": "failed", "error": error_text(exc), "wall_s": time.perf_counter() - start}

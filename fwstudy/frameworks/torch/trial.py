@@ -197,16 +197,6 @@ def gpu_peak_mb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
-def measure_quiet(step, warmup: int, steps: int):
-    """``measure_steps(..., quiet=True)``: batch-1 latency loops without GC or RSS sampling."""
-    try:
-        return measure_steps(step, warmup, steps, quiet=True)
-    except TypeError as exc:  # a measure_steps without the keyword (contract item 1 not in yet)
-        if "quiet" not in str(exc):
-            raise
-        return measure_steps(step, warmup, steps)
-
-
 class Training:
     """Model, batches and optimizer of one trial; ``step`` is what the harness times and
     ``bare`` the same training written as a plain loop, for the overhead benchmark.
@@ -427,7 +417,7 @@ def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
             out = forward(x).cpu()
             return float(out.reshape(-1)[0])
 
-        samples = (measure_quiet if quiet else measure_steps)(call, config.warmup, steps)
+        samples = measure_steps(call, config.warmup, steps, quiet=quiet)
         shapes[label] = {"batch": int(x.shape[0]), "first_call_s": samples.compile_s}
         if compiled:
             shapes[label].update(compile_evidence())
