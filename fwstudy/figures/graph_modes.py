@@ -70,7 +70,7 @@ def retrace_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per workload × framework × mode × variant: traces (TF tracing count, torch frames
     compiled), graph breaks (torch), and the time of the whole changing-shape sequence."""
     ok = table[(table["status"] == "ok") & table["metric"].isin(
-        ["traces", "graph_breaks", "sequence_total_s", "distinct_shapes", "shapes"])]
+        ["traces", "xla_compilations", "compiles", "graph_breaks", "sequence_total_s", "distinct_shapes", "shapes"])]
     wide = ok.pivot_table(index=[*KEYS, "variant", "trial_id"], columns="metric", values="value")
     summary = wide.groupby(level=[0, 1, 2, 3]).median().reset_index()
     failed = table[table["status"] != "ok"].drop_duplicates("trial_id")
@@ -191,8 +191,17 @@ def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) ->
     if len(retraces) and "traces" in retraces:
         frame = retraces.dropna(subset=["traces"]).copy()
         frame["case"] = frame["workload"] + " " + frame["framework"] + " " + frame["mode"]
-        grouped_bars(c, frame, "case", "variant", "traces")
-        c.set_ylabel("traces / compiles over the sequence")
+        # TF: tf.function traces and XLA compilations apart (XLA compiles once per concrete
+        # shape even when an input signature keeps TF at one trace); torch: dynamo's compiles.
+        if "xla_compilations" in frame:
+            counts = frame.assign(variant=frame["variant"] + " traces")
+            xla = frame.dropna(subset=["xla_compilations"])
+            xla = xla[xla["mode"] == "compiled"].assign(variant=xla["variant"] + " XLA compiles", traces=xla["xla_compilations"])
+            frame_c = pd.concat([counts, xla], ignore_index=True)
+        else:
+            frame_c = frame
+        grouped_bars(c, frame_c, "case", "variant", "traces")
+        c.set_ylabel("traces (TF), XLA compilations,\ncompiles (torch) over the sequence")
         distinct = int(frame["distinct_shapes"].max()) if "distinct_shapes" in frame else None
         c.set_title(f"retracing under changing shapes ({distinct} distinct shapes)")
         c.tick_params(axis="x", rotation=30)

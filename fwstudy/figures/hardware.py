@@ -26,9 +26,12 @@ def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataF
 
 
 def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:
-    rows = metric(table, "gemm_peak_gflops")
-    peaks = rows.groupby("framework")["value"].median()
-    text = "measured fp32 GEMM peak: " + ", ".join(f"{fw} {v:.1f} GFLOP/s" for fw, v in peaks.items())
+    """The one denominator of MFU (the best fp32 GEMM measured on this machine, by TensorFlow,
+    PyTorch or NumPy's BLAS, at the trials' threads) and each framework's own GEMM beside it."""
+    machine = metric(table, "gemm_peak_gflops")["value"].median()
+    own = metric(table, "gemm_peak_own_gflops").groupby("framework")["value"].median()
+    text = (f"MFU denominator: the machine's best measured fp32 GEMM, {machine:.1f} GFLOP/s · each framework's own: "
+            + ", ".join(f"{fw} {v:.1f}" for fw, v in own.items()))
     if theoretical and theoretical.get("theoretical_gflops"):
         text += (f" · theoretical ≈ {theoretical['theoretical_gflops']:.0f} GFLOP/s "
                  f"({theoretical['assumptions']})")
@@ -39,7 +42,7 @@ def draw(table: pd.DataFrame, theoretical: dict | None = None, confidence: float
     """F11: achieved FLOP/s and MFU against each framework's measured GEMM peak."""
     return per_workload_figure(
         table,
-        [("variants", "mfu", "MFU (achieved / measured GEMM peak)"),
+        [("variants", "mfu", "MFU (achieved / the machine's\nbest measured GEMM)"),
          ("variants", "achieved_gflops", "achieved GFLOP/s")],
         "F11 · hardware efficiency of training, higher is better",
         caption=peaks_caption(table, theoretical),

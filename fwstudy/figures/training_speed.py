@@ -15,6 +15,12 @@ from fwstudy.figures.common import per_workload_figure, ratio_table
 from fwstudy.results import stats
 
 NAME = "training_speed"
+# Rule 10: what "compiled" means on each side, on the figure itself.
+COMPILED_SCOPE = (
+    "compiled: TensorFlow = XLA of the whole train step (loss, gradients, Adam); PyTorch = "
+    "torch.compile of the model (forward + backward) and of Adam's step, the loss eager; "
+    "hatched = dynamo captured nothing (nn.LSTM): that bar is eager"
+)
 
 
 def configs(profile: Profile) -> list[TrialConfig]:
@@ -38,5 +44,6 @@ def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
         [("variants", "step_time_ms_median", "step time, median (ms)"),
          ("ratio", "step_time_ms_median", "TF / PyTorch time")],
         "F1 · training speed, lower is faster",
+        caption=COMPILED_SCOPE,
         confidence=confidence,
     )
