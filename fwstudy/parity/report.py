@@ -69,8 +69,8 @@ def modes_text(report: Mapping[str, Any]) -> list[str]:
     """The ``--modes`` lines of the verdict: one per framework and mode, then the workload's."""
     verdict = report["modes_verdict"]
     lines = [
-        f"  modes agree with eager  (<= {MODE_TOLERANCE:g}: forward, loss, loss after one step, "
-        f"gradients rel)  {'ok' if verdict['passed'] else 'FAILED'}"
+        f"  modes agree with eager  (<= {MODE_TOLERANCE:g}: forward, loss, loss after one step; "
+        f"gradients norm-rel <= {TOLERANCES['float32']['gradient_norm_rel']:g})  {'ok' if verdict['passed'] else 'FAILED'}"
     ]
     for framework, modes in report["modes"].items():
         for mode, entry in modes.items():
@@ -82,12 +82,12 @@ def modes_text(report: Mapping[str, Any]) -> list[str]:
             elif "forward_max_abs_diff" not in entry:
                 lines.append(f"{head} FAILED: {entry['error']}")
             else:
-                grad = entry["gradient_max_rel_diff"]
+                grad = entry.get("gradient_norm_rel_max")
                 if entry.get("info", {}).get("fell_back_to_eager"):
                     head += " (torch.compile fell back to eager: 0 graphs)"
                 lines.append(
                     f"{head} forward {entry['forward_max_abs_diff']:.1e}  loss {entry['loss_abs_diff']:.1e}  "
-                    f"after one step {entry['step_loss_abs_diff']:.1e}  gradients "
+                    f"after one step {entry['step_loss_abs_diff']:.1e}  gradients (norm-rel) "
                     f"{'n/a (not exposed)' if grad is None else f'{grad:.1e}'}  "
                     f"{'ok' if entry['agrees'] else 'DISAGREES'}"
                 )
