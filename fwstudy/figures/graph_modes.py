@@ -8,6 +8,8 @@ medians (``stats.ratio_ci``) and the confidence it reaches.
 
 from __future__ import annotations
 
+import random
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,7 +17,12 @@ import pandas as pd
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig, modes_for
 from fwstudy.figures import trials
-from fwstudy.figures.common import FRAMEWORK_COLOURS, environment_caption, grouped_bars
+from fwstudy.figures.common import (
+    FRAMEWORK_COLOURS,
+    environment_caption,
+    failed_parity,
+    grouped_bars,
+)
 from fwstudy.results import stats
 
 NAME = "graph_modes"
@@ -85,22 +92,15 @@ CONTROL_FLOW_WORKLOAD = "adaptive"
 
 def control_flow_report(profile, workload: str = CONTROL_FLOW_WORKLOAD) -> dict:
     """The data-dependent control-flow workload checked in every mode against eager, from
-    the same weights (``fwstudy parity --modes``), plus its cross-framework gate. Stored with
-    the profile's results and reused for the same code version unless forced."""
+    the same weights (``fwstudy parity --modes``), plus its cross-framework gate: the very
+    report of the verdict that gates its timings (``parity.verdict``, cached per version of
+    the trial code and of the gate)."""
     import json
 
-    from fwstudy import paths
-    from fwstudy.harness.environment import code_version
-    from fwstudy.parity.gate import ParityRequest, run_parity
-    from fwstudy.results.atomic import atomic_write_text
+    from fwstudy.parity.verdict import workload_verdict
 
-    path = paths.results_dir(profile.profile, profile.results_dir) / "parity" / f"{workload}-modes-{code_version()}.json"
-    if path.exists() and not profile.force:
-        return json.loads(path.read_text())
-    threads = trials.threads_of(profile)
-    report = run_parity(ParityRequest(workload=workload, modes=True, threads=threads, timeout_s=profile.trial_timeout_s))
-    atomic_write_text(path, json.dumps(report, default=str, indent=1))
-    return report
+    verdict = workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
+    return json.loads(open(verdict["report"]).read())
 
 
 def compile_configs(profile: Profile) -> list[TrialConfig]:
@@ -136,6 +136,7 @@ def retrace_configs(profile: Profile) -> list[TrialConfig]:
     threads = trials.threads_of(profile)
     configs = []
     for repeat in range(profile.retrace_repeats):
+        block = []
         for workload in profile.retrace_workloads:
             spec = get_workload(workload)
             lengths = tuple(profile.retrace_lengths) if "length" in spec.defaults else ()
@@ -146,12 +147,15 @@ def retrace_configs(profile: Profile) -> list[TrialConfig]:
                         continue
                     variants = RETRACE_VARIANTS[framework]
                     for variant in variants[:1] if mode == "eager" else variants:
-                        configs.append(TrialConfig(
+                        block.append(TrialConfig(
                             workload=workload, framework=framework, mode=mode, task="retrace",
                             variant=variant, batch_sequence=tuple(profile.retrace_batches),
                             length_sequence=lengths, workload_params=params, threads=threads,
                             device=profile.device, repeat=repeat, timeout_s=profile.trial_timeout_s,
                         ))
+        # Rule 7: a random order per block, as in every grid (``trials.grid``).
+        random.Random(f"{profile.profile}/retrace/{repeat}").shuffle(block)
+        configs += block
     return configs
 
 
@@ -209,5 +213,11 @@ def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) ->
         d.set_ylabel("time for the whole shape sequence, s")
         d.set_title("cost of the shape sequence (first calls included)")
         d.tick_params(axis="x", rotation=30)
-    fig.suptitle("F4 · static vs dynamic graphs\n" + environment_caption(table), fontsize=9)
+    failed = failed_parity(table)
+    warning = f"\nPARITY GATE FAILED for {', '.join(failed)}: not a comparison" if failed else ""
+    fig.suptitle(
+        "F4 · static vs dynamic graphs" + warning + "\ncompile trials start from empty caches; inductor "
+        "compiles in the trial's process (TORCHINDUCTOR_COMPILE_THREADS=1), as XLA does\n"
+        + environment_caption(table), fontsize=9, color="red" if failed else "black",
+    )
     return fig

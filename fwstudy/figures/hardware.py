@@ -39,7 +39,8 @@ def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:
 
 
 def draw(table: pd.DataFrame, theoretical: dict | None = None, confidence: float = 0.95) -> plt.Figure:
-    """F11: achieved FLOP/s and MFU against each framework's measured GEMM peak."""
+    """F11: achieved FLOP/s and MFU against the machine's best measured fp32 GEMM (one
+    denominator per device), each framework's own GEMM in the caption."""
     return per_workload_figure(
         table,
         [("variants", "mfu", "MFU (achieved / the machine's\nbest measured GEMM)"),

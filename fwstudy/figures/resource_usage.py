@@ -46,8 +46,9 @@ def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataF
 
 
 def draw(table: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
-    """F2: memory the training adds above the post-import baseline, the import footprint
-    itself, CPU utilization of the granted threads, and GPU memory where there is a GPU."""
+    """F2: anonymous memory the training adds above the post-import baseline (steady state,
+    and the first call's peak apart), the import footprint itself, CPU seconds per sample and
+    utilization of the granted threads, and GPU memory where there is a GPU."""
     return per_workload_figure(
         table,
         [("variants", "peak_anon_above_import_mb", "steady-state peak, anon\nabove import (MiB)"),
