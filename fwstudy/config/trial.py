@@ -15,7 +15,7 @@ from fwstudy.errors import BadInput, choices
 
 FRAMEWORKS: tuple[str, ...] = frameworks.NAMES
 
-# The execution modes of STUDY.md. A mode a framework lacks is a bad-input error, never a
+# The execution modes of docs/methodology.md. A mode a framework lacks is a bad-input error, never a
 # silent fallback, so that a figure can't compare a graph mode against an eager one by accident.
 FRAMEWORK_MODES: dict[str, tuple[str, ...]] = {
     "tensorflow": ("eager", "graph", "compiled", "fit"),

@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=5, help="alternating blocks per loop")
     parser.add_argument("--threads", type=int, default=default_threads())
     args = parser.parse_args(argv)
-    rows = []
     try:
         configs = [
             TrialConfig(workload=w, framework=f, mode=m, steps=args.steps, warmup=5, threads=args.threads)
@@ -79,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{'peer ms':>9s} {'overhead':>9s} {'peer/bare':>10s}")
     for config in configs:
         result = measure(config, args.blocks)
-        rows.append({"framework": config.framework, "workload": config.workload, "mode": config.mode, **result})
         print(format_row(config, result), flush=True)
     return 0
 
@@ -96,7 +94,6 @@ def format_row(config: TrialConfig, result: dict) -> str:
     flag = "" if result["overhead_pct"] <= TARGET_PCT else f"  > {TARGET_PCT:g}% target"
     return (f"{head} {bare:9.3f} {result['harness_step_ms']:11.3f} {peer_text} "
             f"{result['overhead_pct']:8.2f}% {peer_pct}{flag}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ NumPy reaches on this device with the trial's threads (one denominator per devic
 frameworks are divided by the same number). ``mfu_own`` divides by the trial's own framework's
 GEMM instead: how much of what *this* framework can get out of the machine a workload uses.
 Each source is measured in its own child (one framework per process), ``GEMM_REPEATS``
-back-to-back calls after two warm-up calls, the peak being the fastest call; on a GPU the
+back-to-back calls after untimed warm-up calls (each GEMM module's own), the peak being the fastest call; on a GPU the
 matrices are at least ``GPU_MIN_GEMM_SIZE`` square (smaller ones leave the device idle).
 """
 

@@ -1,4 +1,4 @@
-"""The trial record of STUDY.md: one JSON object per trial, whatever happened to it."""
+"""The trial record of docs/methodology.md: one JSON object per trial, whatever happened to it."""
 
 from __future__ import annotations
 

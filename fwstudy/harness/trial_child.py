@@ -193,34 +193,41 @@ def run(config: TrialConfig, trial_id: str) -> dict:
         return make_record(
             config, trial_id=trial_id, status="failed", error=error_text(exc), metrics=metrics, env=env
         )
-    task_metrics, samples = TASK_METRICS[config.task](config, spec, result)
-    metrics.update(task_metrics)
-    metrics.update(compile_metrics(result.framework_env, metrics))
-    files_after = count_files(cache_folder)
-    if files_before is not None:
-        env["compile_cache"] = {
-            "folder": cache_folder, "files_before": files_before, "files_after": files_after,
-            "state": "warm" if files_before else "cold",
-        }
-    memory, env["peak_anon_method"] = memory_metrics(sampler, anon_after_import)
-    metrics.update(memory)
-    metrics["params"] = result.params
-    metrics["params_analytic"] = spec.param_count(config.workload_params)
-    # Peak of the trial proper: the kernel's high-water mark since the post-import reset
-    # (catches spikes between samples), or the sampled curve where the reset isn't possible.
-    hwm = collectors.high_water_mb() if reset else None
-    trial_peak = max(hwm or 0.0, sampler.peak_mb)
-    metrics["peak_rss_mb"] = max(trial_peak, metrics["import_peak_rss_mb"])
-    metrics["peak_rss_above_import_mb"] = trial_peak - metrics["rss_after_import_mb"]
-    metrics["rss_sampler_cpu_s"] = sampler.sampler_cpu_s
-    if result.gpu_peak_mb is not None:
-        metrics["gpu_peak_memory_mb"] = result.gpu_peak_mb
-    samples["rss_curve"] = sampler.curve()
-    env["framework"] = result.framework_env
-    env["frameworks_loaded"] = frameworks_loaded()
-    env["threadpools"] = collectors.threadpool_info()
-    env["cpu_frequency"] = collectors.cpu_frequency_info()
-    env["peak_rss_method"] = "VmHWM after clear_refs reset" if reset else "sampled RSS curve"
+    try:
+        task_metrics, samples = TASK_METRICS[config.task](config, spec, result)
+        metrics.update(task_metrics)
+        metrics.update(compile_metrics(result.framework_env, metrics))
+        files_after = count_files(cache_folder)
+        if files_before is not None:
+            env["compile_cache"] = {
+                "folder": cache_folder, "files_before": files_before, "files_after": files_after,
+                "state": "warm" if files_before else "cold",
+            }
+        memory, env["peak_anon_method"] = memory_metrics(sampler, anon_after_import)
+        metrics.update(memory)
+        metrics["params"] = result.params
+        metrics["params_analytic"] = spec.param_count(config.workload_params)
+        # Peak of the trial proper: the kernel's high-water mark since the post-import reset
+        # (catches spikes between samples), or the sampled curve where the reset isn't possible.
+        hwm = collectors.high_water_mb() if reset else None
+        trial_peak = max(hwm or 0.0, sampler.peak_mb)
+        metrics["peak_rss_mb"] = max(trial_peak, metrics["import_peak_rss_mb"])
+        metrics["peak_rss_above_import_mb"] = trial_peak - metrics["rss_after_import_mb"]
+        metrics["rss_sampler_cpu_s"] = sampler.sampler_cpu_s
+        if result.gpu_peak_mb is not None:
+            metrics["gpu_peak_memory_mb"] = result.gpu_peak_mb
+        samples["rss_curve"] = sampler.curve()
+        env["framework"] = result.framework_env
+        env["frameworks_loaded"] = frameworks_loaded()
+        env["threadpools"] = collectors.threadpool_info()
+        env["cpu_frequency"] = collectors.cpu_frequency_info()
+        env["peak_rss_method"] = "VmHWM after clear_refs reset" if reset else "sampled RSS curve"
+    except Exception as exc:  # the steps ran; summarizing them failed: keep what is known (rule 9)
+        env["frameworks_loaded"] = frameworks_loaded()
+        return make_record(
+            config, trial_id=trial_id, status="failed", metrics=metrics, env=env,
+            error=f"summarizing the measurement failed: {error_text(exc)}",
+        )
     return make_record(
         config, trial_id=trial_id, status="ok", error=None, metrics=metrics, env=env, samples=samples
     )

@@ -29,7 +29,7 @@ Tolerances (u = unit round-off: 6.0e-8 in float32, 1.1e-16 in float64; the summa
 below are Higham's, depth L ≈ 10 dependent operations, accumulation length K ≤ 2048 = the
 transformer's batch 32 × length 64):
 
-* float32 forward max abs 1e-4: the STUDY rule. A worst-case round-off bound L·K·u·|logits|
+* float32 forward max abs 1e-4: the methodology's rule. A worst-case round-off bound L·K·u·|logits|
   ≈ 10·2048·6e-8·1 ≈ 1.2e-3 is never approached (errors add as a random walk: L·sqrt(K)·u
   ≈ 3e-5 is the realistic ceiling); measured ≤ 1.4e-6 (below), 70× under. A reduced-precision
   layer (TF32, bf16: u ≥ 5e-4) or any break (≥ 2.4e-2 measured) is over it.

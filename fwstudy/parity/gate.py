@@ -7,7 +7,7 @@ and compares what came back. Each child computes the batch twice from the same w
 float32 and in float64 (``compare.PRECISIONS``); the tolerances and the numbers behind them are
 in ``fwstudy.parity.compare``:
 
-* float32: the forward output (logits) max abs difference ≤ 1e-4 (the STUDY rule), and every
+* float32: the forward output (logits) max abs difference ≤ 1e-4 (the methodology's rule), and every
   weight's gradient, brought to PyTorch's layout by the same weight map, within 5e-2 of its
   norm (‖g_tf − g_pt‖₂ / ‖g_pt‖₂); the per-element maximum is reported, not checked (one ReLU
   input within round-off of zero may land on either side of the kink);

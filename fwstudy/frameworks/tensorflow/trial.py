@@ -36,7 +36,7 @@ from fwstudy.frameworks.base import (
     shape_sequence,
     shaped_params,
 )
-from fwstudy.measure import training
+from fwstudy.measure import collectors, training
 from fwstudy.measure.timing import StepSamples, measure_steps
 from fwstudy.workloads.spec import WorkloadSpec
 
@@ -280,6 +280,9 @@ class _BatchTimer(keras.callbacks.Callback):
         self.cpu_start = self.wall_start = 0.0
 
     def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:  # Keras' first batch traces: the samplers' first call, as measure_steps marks it
+            self._first_call = collectors.first_call()
+            self._first_call.__enter__()
         if batch == self.first_timed:
             self.cpu_start, self.wall_start = time.process_time(), time.perf_counter()
         self._start = time.perf_counter()
@@ -287,6 +290,8 @@ class _BatchTimer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs["loss"]))
         self.times.append(time.perf_counter() - self._start)
+        if batch == 0:
+            self._first_call.__exit__(None, None, None)
 
 
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:

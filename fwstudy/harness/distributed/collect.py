@@ -2,7 +2,8 @@
 
 A step of a data-parallel trial ends when its slowest worker ends it (each worker's clock is
 read after a collective), so the trial's step time is the per-step maximum over the workers
-and its throughput the global batch over the median of those maxima.
+and its throughput the global batch times the steps over the sum of those maxima (what a
+user gets; the median step stays the comparison statistic).
 """
 
 from __future__ import annotations

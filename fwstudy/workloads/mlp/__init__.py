@@ -1,1 +1,1 @@
-"""Multi-layer perceptron: 784 → 512 → 512 → 10 with ReLU (STUDY.md)."""
+"""Multi-layer perceptron: 784 → 512 → 512 → 10 with ReLU (docs/methodology.md)."""
