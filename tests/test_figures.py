@@ -102,3 +102,28 @@ def test_two_environments_are_never_pooled():
     assert set(summary.groupby("fingerprint")["n"].max()) == {6, 3}
     fig = training_speed.draw(both)
     assert "not pooled and not drawn" in fig._suptitle.get_text()
+
+
+def test_f4_draws_traces_and_xla_compilations_with_or_without_compiled_trials():
+    """Traces and XLA compilations side by side; a run without compiled trials (smoke) draws
+    the traces alone."""
+    from fwstudy.figures import graph_modes
+
+    def retrace_rows(modes):
+        rows = []
+        for i, (framework, mode, variant, traces, xla) in enumerate(modes):
+            for metric, value in (("traces", traces), ("xla_compilations", xla), ("sequence_total_s", 1.0),
+                                  ("distinct_shapes", 4), ("shapes", 6)):
+                if value is not None:
+                    rows.append(dict(trial_id=f"t{i}", workload=FIRST, framework=framework, mode=mode,
+                                     variant=variant, status="ok", metric=metric, value=value))
+        return pd.DataFrame(rows)
+
+    with_xla = retrace_rows([("tensorflow", "graph", "plain", 4, 0), ("tensorflow", "compiled", "input_signature", 1, 4),
+                             ("torch", "compiled", "default", 2, None)])
+    without = retrace_rows([("tensorflow", "eager", "plain", 0, 0), ("tensorflow", "graph", "plain", 3, 0),
+                            ("torch", "eager", "default", 0, None)])
+    for table, expected in ((with_xla, {"input_signature XLA compiles"}), (without, set())):
+        fig = graph_modes.draw(pd.DataFrame(), graph_modes.retrace_table(table), table)
+        labels = {t.get_text() for t in fig.axes[2].get_legend().get_texts()}
+        assert {label for label in labels if "XLA" in label} == expected

@@ -199,8 +199,8 @@ def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) ->
         # shape even when an input signature keeps TF at one trace); torch: dynamo's compiles.
         if "xla_compilations" in frame:
             counts = frame.assign(variant=frame["variant"] + " traces")
-            xla = frame.dropna(subset=["xla_compilations"])
-            xla = xla[xla["mode"] == "compiled"].assign(variant=xla["variant"] + " XLA compiles", traces=xla["xla_compilations"])
+            xla = frame[(frame["mode"] == "compiled") & frame["xla_compilations"].notna()]
+            xla = xla.assign(variant=xla["variant"] + " XLA compiles", traces=xla["xla_compilations"])
             frame_c = pd.concat([counts, xla], ignore_index=True)
         else:
             frame_c = frame
