@@ -98,7 +98,7 @@ def not_captured(table: pd.DataFrame) -> set[tuple[str, str, str]]:
     return set(zip(rows["workload"], rows["framework"], rows["mode"], strict=True))
 
 
-def best_modes(table: pd.DataFrame, name: str) -> pd.DataFrame:
+def best_modes(table: pd.DataFrame, name: str) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
     """Each framework's best mode per workload (lowest median of ``name``, or highest for a
     higher-is-better metric), relabelled mode ``best``: the comparison a user who picks the
     fastest option of each framework sees. Picking the best of several modes on the same
@@ -106,7 +106,7 @@ def best_modes(table: pd.DataFrame, name: str) -> pd.DataFrame:
     names the modes picked so a reader can look at their own bars."""
     rows = metric(table, name)
     if rows.empty:
-        return rows
+        return rows, {}
     higher = name in stats.HIGHER_IS_BETTER
     medians = rows.groupby(["workload", "framework", "mode"])["value"].median().reset_index()
     pick = medians.loc[medians.groupby(["workload", "framework"])["value"].idxmax() if higher
@@ -114,9 +114,7 @@ def best_modes(table: pd.DataFrame, name: str) -> pd.DataFrame:
     chosen = set(zip(pick["workload"], pick["framework"], pick["mode"], strict=True))
     keep = [(w, f, m) in chosen for w, f, m in zip(rows["workload"], rows["framework"], rows["mode"], strict=True)]
     picked = {(w, f): m for w, f, m in chosen}
-    best = rows[keep].assign(mode="best")
-    best.attrs["picked"] = picked
-    return best
+    return rows[keep].assign(mode="best"), picked
 
 
 def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median", confidence: float = 0.95,
@@ -127,10 +125,9 @@ def ratio_table(table: pd.DataFrame, name: str = "step_time_ms_median", confiden
     compared = stats.compare_frameworks(table, metric=name, confidence=confidence)
     compared["picked"] = ""
     if best:
-        chosen = best_modes(table, name)
+        chosen, picked = best_modes(table, name)
         if not chosen.empty:
             extra = stats.compare_frameworks(chosen, metric=name, confidence=confidence)
-            picked = chosen.attrs["picked"]
             extra["picked"] = [f"TF {picked.get((w, 'tensorflow'), '?')} / PT {picked.get((w, 'torch'), '?')}"
                                for w in extra["workload"]]
             compared = pd.concat([compared, extra], ignore_index=True)

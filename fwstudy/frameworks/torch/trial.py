@@ -300,13 +300,6 @@ class Training:
         return env
 
 
-def dynamo_counts() -> dict[str, int]:
-    """What torch.compile did: frames compiled (first compile plus recompiles), distinct
-    graphs, and graph breaks (code dynamo could not capture, run eagerly in between)."""
-    evidence = compile_evidence()
-    return {key: evidence[key] for key in ("compiles", "graphs", "graph_breaks")}
-
-
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
     run = Training(config, spec)
     samples = measure_steps(run.step, config.warmup, config.steps)
@@ -330,7 +323,7 @@ def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
         run.sync()
         loss.item()
         times.append(time.perf_counter() - start)
-    counts = dynamo_counts() if config.mode == "compiled" else {"compiles": 0, "graphs": 0, "graph_breaks": 0}
+    counts = compile_evidence() if config.mode == "compiled" else {"compiles": 0, "graphs": 0, "graph_breaks": 0}
     return RetraceResult(
         shape_times_s=times, traces=counts["compiles"] - run.optimizer_frames, graphs=counts["graphs"],
         graph_breaks=counts["graph_breaks"], params=run.param_count(),

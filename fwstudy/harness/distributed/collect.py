@@ -30,14 +30,16 @@ ROOT_CAUSE = re.compile(
 )
 
 
-def read_results(out_dir: Path, ranks: range) -> dict[int, dict[str, Any]]:
-    results = {}
+def read_per_rank(out_dir: Path, ranks: range, path_of=result_path) -> dict[int, dict[str, Any]]:
+    """Each rank's JSON file (its result, or with ``started_path`` its start note); a rank whose
+    file is missing or torn is absent (it died before writing it)."""
+    found = {}
     for rank in ranks:
         try:
-            results[rank] = json.loads(result_path(out_dir, rank).read_text())
+            found[rank] = json.loads(path_of(out_dir, rank).read_text())
         except (OSError, ValueError):
             continue
-    return results
+    return found
 
 
 def torchrun_root_cause(log: str) -> dict[str, Any] | None:
@@ -165,16 +167,6 @@ COMM_METHODS = {
 }
 
 
-def started(out_dir: Path, ranks: range) -> dict[int, dict[str, Any]]:
-    found = {}
-    for rank in ranks:
-        try:
-            found[rank] = json.loads(started_path(out_dir, rank).read_text())
-        except (OSError, ValueError):
-            continue
-    return found
-
-
 def environment(config: TrialConfig, plan: Plan, options: LaunchOptions, launch: Launch,
                 results: dict[int, dict[str, Any]], out_dir: Path) -> dict[str, Any]:
     from fwstudy.harness.distributed.worker import fault_injection
@@ -190,7 +182,7 @@ def environment(config: TrialConfig, plan: Plan, options: LaunchOptions, launch:
     workers = [
         {k: v for k, v in results[r].items() if k in keep} if r in results
         else {**info, "status": "no result (died or killed)"}
-        for r, info in sorted(started(out_dir, local_ranks(plan)).items())
+        for r, info in sorted(read_per_rank(out_dir, local_ranks(plan), started_path).items())
     ]
     env["distributed"] = {
         **plan.to_dict(),
@@ -209,7 +201,7 @@ def environment(config: TrialConfig, plan: Plan, options: LaunchOptions, launch:
 
 def assemble(config: TrialConfig, trial_id: str, plan: Plan, options: LaunchOptions,
              launch: Launch, out_dir: Path) -> dict[str, Any]:
-    results = read_results(out_dir, local_ranks(plan))
+    results = read_per_rank(out_dir, local_ranks(plan))
     env = environment(config, plan, options, launch, results, out_dir)
     supervision = launch.supervision
     complete = len(results) == plan.local_workers and all(r["status"] == "ok" for r in results.values())
