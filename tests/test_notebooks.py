@@ -18,6 +18,8 @@ FIGURES = {
     "03_scalability": ["scalability"],
     "04_graph_modes": ["graph_modes"],
     "05_inference": ["inference"],
+    "08_convergence": ["convergence"],
+    "10_robustness": ["robustness"],
     "11_hardware": ["hardware"],
 }
 

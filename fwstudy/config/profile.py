@@ -74,6 +74,29 @@ class Profile:
     # Rule 6: run the parity gate of every workload before timing it (once per code version);
     # off only to time a workload whose twins are being written.
     parity_gate: bool = True
+    # F8/F10 (fwstudy.convergence): training runs per (workload, arm, mode, framework, seed);
+    # seeds change the initial weights and the batch order on both sides; the target accuracy
+    # of time-to-accuracy is target_share of the best final accuracy either framework reaches.
+    convergence_workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    convergence_modes: list[str] = field(default_factory=lambda: ["eager"])
+    arms: list[str] = field(default_factory=lambda: ["matched", "idiomatic"])
+    seeds: int = 1
+    epochs: int = 3
+    target_share: float = 0.95
+    # F10: L-infinity attacks over the epsilon grid (0: clean), PGD's fixed steps and step
+    # (pgd_step_ratio x epsilon); saliency and Integrated Gradients of explain_samples test
+    # digits, IG with ig_steps points; agreement over the top_k features.
+    robustness_workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd"])
+    epsilons: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2])
+    pgd_steps: int = 10
+    pgd_step_ratio: float = 0.25
+    explain_samples: int = 16
+    ig_steps: int = 32
+    top_k: int = 50
+    # Threads above this host's logical cores (threads, sweep_threads, dp workers x threads per
+    # worker) measure the scheduler, not the frameworks: an error unless asked for here.
+    oversubscribe: bool = False
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
@@ -126,6 +149,7 @@ class Profile:
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("gemm_size", self.gemm_size)
         self._check_scaling()
+        self._check_convergence()
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:
@@ -153,6 +177,37 @@ class Profile:
         for name in ("scaling_steps", "scaling_repeats"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
+
+    def _check_convergence(self) -> None:
+        """F8/F10 fields: an unknown arm or attack, a negative epsilon or a target share outside
+        (0, 1] is bad input (one line, exit 2), as any other parameter."""
+        from fwstudy.convergence import plan
+        from fwstudy.workloads import WORKLOADS
+
+        modes = sorted({m for ms in plan.CONVERGENCE_MODES.values() for m in ms})
+        for name, valid in (("convergence_workloads", sorted(WORKLOADS)), ("robustness_workloads", sorted(WORKLOADS)),
+                            ("convergence_modes", modes), ("arms", plan.ARMS), ("attacks", plan.ATTACKS)):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1] if name != "arms" else "arm", value, valid)
+        for workload in self.convergence_workloads:
+            plan.task_of(workload)
+        for workload in self.robustness_workloads:
+            if not plan.image_task(workload):
+                raise BadInput(f"robustness_workloads: {workload!r} reads tokens; attacks and attributions need digits")
+        if not isinstance(self.epsilons, list) or not self.epsilons:
+            raise BadInput("epsilons must be a non-empty list of numbers >= 0")
+        for value in self.epsilons:
+            plan.check_epsilon(value)
+        plan.check_share("target_share", self.target_share)
+        plan.check_share("pgd_step_ratio", self.pgd_step_ratio)
+        for name in ("seeds", "epochs", "pgd_steps", "explain_samples", "top_k"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("ig_steps", self.ig_steps)
+        if self.ig_steps < 2:
+            raise BadInput(f"ig_steps must be >= 2 (the trapezoid rule needs both ends), got {self.ig_steps}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> Profile:

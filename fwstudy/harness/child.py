@@ -7,6 +7,8 @@ The job file's ``kind`` says what the child does, and names the module that does
 * ``gemm``: one framework's GEMM peak (``harness/peak.py``)
 * ``overhead``: the harness-overhead benchmark of one framework (``harness/overhead.py``)
 * ``worker``: one data-parallel worker (``harness/distributed/worker.py``)
+* ``convergence``, ``robustness``: one F8 training run, one F10 evaluation
+  (``convergence/child.py``)
 
 Each module's ``run_job(job) -> int`` writes its result atomically to ``job["out"]`` (a worker:
 into its trial folder) and returns the exit status. This module imports nothing heavy, so the
@@ -27,6 +29,8 @@ KINDS: dict[str, str] = {
     "gemm": "fwstudy.harness.peak",
     "overhead": "fwstudy.harness.overhead",
     "worker": "fwstudy.harness.distributed.worker",
+    "convergence": "fwstudy.convergence.child",
+    "robustness": "fwstudy.convergence.child",
 }
 
 
