@@ -94,9 +94,6 @@ class Profile:
     explain_samples: int = 16
     ig_steps: int = 32
     top_k: int = 50
-    # Threads above this host's logical cores (threads, sweep_threads, dp workers x threads per
-    # worker) measure the scheduler, not the frameworks: an error unless asked for here.
-    oversubscribe: bool = False
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
