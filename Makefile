@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 PARAMS := parameters/$(PROFILE).yaml
 FORCE ?= 0
+# RETRY_FAILED=1 (or true/yes): re-measure stored trials that failed or timed out (an env variable
+# read by fwstudy.harness.batch, passed to the notebooks by `figures`).
+RETRY_FAILED ?=
 NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
 # Per profile: running smoke never overwrites quick's notebooks or figures (results/<profile>/ too).
 OUT_NOTEBOOKS := build/$(PROFILE)/notebooks
@@ -41,6 +44,7 @@ STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: PROFILE=smoke|quick|full (default quick), FORCE=1 re-measures,"
+	@echo "             RETRY_FAILED=1 re-measures the trials that failed or timed out,"
 	@echo "             EXTRAS=cpu,dev|gpu,dev (default: what .venv was built with, else cpu,dev),"
 	@echo "             PYTHON=python3.11 (the interpreter that creates .venv)"
 
@@ -83,7 +87,7 @@ figures: $(STAMP) ## run every notebook on PROFILE: build/<profile>/notebooks/, 
 	for nb in $(NOTEBOOKS); do \
 	  out="$(OUT_NOTEBOOKS)/$$(basename $$nb)"; \
 	  echo "==> $$nb (profile $(PROFILE)) -> $$out"; \
-	  PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m papermill "$$nb" "$$out" \
+	  RETRY_FAILED="$(RETRY_FAILED)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m papermill "$$nb" "$$out" \
 	    -p profile $(PROFILE) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
 	    --log-output --progress-bar --request-save-on-cell-execute \
 	    || failed="$$failed $$nb"; \

@@ -1,13 +1,15 @@
 """Run a list of trials into a store: reuse what is measured, save each trial as it ends.
 
-``measure(profile, configs)`` is the one call a notebook makes to get its trials."""
+``measure(profile, configs)`` is the one call a notebook makes to get its trials.
+
+``RETRY_FAILED=1`` (also ``true``/``yes``) in the environment re-measures every stored trial
+whose status is not ``ok`` (``make figures RETRY_FAILED=1`` passes it to the notebooks)."""
 
 from __future__ import annotations
 
 import functools
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,6 +27,11 @@ def _print(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
 
 
+def retry_failed() -> bool:
+    """``RETRY_FAILED`` is set to 1, true or yes: re-measure the trials that failed or timed out."""
+    return os.environ.get("RETRY_FAILED", "").strip().lower() in ("1", "true", "yes")
+
+
 def run_batch(
     configs: Sequence[TrialConfig],
     store: ResultStore,
@@ -34,23 +41,67 @@ def run_batch(
     run: Callable[[TrialConfig], dict] = run_trial,
 ) -> pd.DataFrame:
     """Measure every config not yet in ``store`` (all of them when ``force``) and return the
-    tidy table of the whole batch. A failed trial is saved like any other and the batch goes on."""
+    tidy table of the whole batch. A failed trial is saved like any other and the batch goes on.
+
+    A stored trial counts as measured only when both its files pass the store's checks; a bad
+    file is quarantined and the trial measured again. A stored trial that failed or timed out
+    is measured again when its cause may have changed: always with ``RETRY_FAILED=1``, and
+    when its timeout differs from the config's (the timeout is not part of the trial id, so
+    raising it would otherwise reuse the timed-out record forever). A changed environment
+    needs nothing here: the trial id hashes the environment fingerprint and the code version
+    (``TrialConfig.identity``), so a new torch or TensorFlow, another CPU or changed measuring
+    code is a new trial. Within one ``make`` run (``FWSTUDY_RUN_ID``) no trial is measured twice,
+    so notebooks that share trials re-measure them once when forced or retrying.
+
+    The store must be writable (checked before anything is measured) and is locked for the
+    batch (``ResultStore.lock``): a second run on the same store waits for this one."""
+    store.check_writable()
+    with store.lock(progress=progress):
+        return _run_batch(configs, store, force=force, progress=progress, run=run)
+
+
+def _run_batch(
+    configs: Sequence[TrialConfig],
+    store: ResultStore,
+    *,
+    force: bool,
+    progress: Callable[[str], None],
+    run: Callable[[TrialConfig], dict],
+) -> pd.DataFrame:
     version = code_version()
     ids = [config.identity(version) for config in configs]
     run_id = os.environ.get("FWSTUDY_RUN_ID")
+    retry = retry_failed()
+    quarantined_before = len(store.quarantined)
 
-    def needed(trial_id: str) -> bool:
-        if not store.has(trial_id):
-            return True
-        # Forcing re-measures once per run: notebooks that share trials (F1, F2, F11) within
-        # one `make figures FORCE=1` measure them once, not once per notebook.
-        return force and not (run_id and store.record(trial_id).get("run_id") == run_id)
+    def why(config: TrialConfig, trial_id: str) -> str | None:
+        """Why the trial must be measured now ("new", "forced", ...), or None to reuse it."""
+        record = store.measured(trial_id)
+        if record is None:
+            return "new"
+        if run_id and record.get("run_id") == run_id:
+            return None  # measured earlier in this run (by another notebook): never twice
+        if force:
+            return "forced"
+        if record["status"] == "ok":
+            return None
+        if retry:
+            return "RETRY_FAILED"
+        if record["config"].get("timeout_s") != config.timeout_s:
+            return "timeout changed"
+        return None
 
-    todo = [i for i, tid in enumerate(ids) if needed(tid)]
+    reasons = {i: why(config, tid) for i, (config, tid) in enumerate(zip(configs, ids, strict=True))}
+    todo = [i for i, reason in reasons.items() if reason]
     reused = len(configs) - len(todo)
+    counts = {r: sum(1 for i in todo if reasons[i] == r) for r in ("forced", "RETRY_FAILED", "timeout changed")}
+    details = [f"{counts['forced']} forced"] if counts["forced"] else []
+    details += [f"{counts[r]} not-ok retried ({r})" for r in ("RETRY_FAILED", "timeout changed") if counts[r]]
+    if len(store.quarantined) > quarantined_before:
+        details.append(f"{len(store.quarantined) - quarantined_before} bad files quarantined")
     progress(
         f"{len(configs)} trials: {reused} already measured, {len(todo)} to measure"
-        + (" (forced)" if force else "")
+        + (f" ({'; '.join(details)})" if details else "")
     )
     failed = 0
     started = time.monotonic()
@@ -85,23 +136,33 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
 
     The trials of one call share compile caches (inductor's and XLA's, both frameworks alike):
     steady-state figures don't pay a cold compile per repeat. Cold and warm compile costs are
-    F4's ``compile`` trials, which always start from empty caches."""
+    F4's ``compile`` trials, which always start from empty caches. That cache folder is an
+    ``owned_tempdir``: removed however this process ends, and by the next run's
+    ``sweep_stale`` if it was killed.
+
+    The results folder is checked for writability before anything is measured (the parity
+    gate included), and the store is locked from the first verdict to the last trial
+    (``ResultStore.lock``)."""
+    from fwstudy.harness import lifeline
     from fwstudy.parity.verdict import workload_verdict
 
-    verdicts = {
-        workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
-        for workload in dict.fromkeys(c.workload for c in configs)
-    } if profile.parity_gate else {}
+    lifeline.sweep_stale()  # compile caches and temp folders left by runs that were killed
     store = ResultStore(paths.results_dir(profile.profile, profile.results_dir))
-    with tempfile.TemporaryDirectory(prefix="fwstudy-compile-cache-") as cache:
-        trial = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=cache)
+    store.check_writable()
+    with store.lock(progress=_print):
+        verdicts = {
+            workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
+            for workload in dict.fromkeys(c.workload for c in configs)
+        } if profile.parity_gate else {}
+        with lifeline.owned_tempdir("compile-cache") as cache:
+            trial = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=str(cache))
 
-        def run(config: TrialConfig) -> dict:
-            record = trial(config)
-            if config.workload in verdicts:
-                record["parity"] = verdicts[config.workload]
-            return record
+            def run(config: TrialConfig) -> dict:
+                record = trial(config)
+                if config.workload in verdicts:
+                    record["parity"] = verdicts[config.workload]
+                return record
 
-        table = run_batch(configs, store, force=profile.force, run=run)
+            table = run_batch(configs, store, force=profile.force, run=run)
     passed = {w: v["passed"] for w, v in verdicts.items()}
     return table.assign(parity_passed=table["workload"].map(passed) if passed else None)

@@ -13,6 +13,7 @@ matrices are at least ``GPU_MIN_GEMM_SIZE`` square (smaller ones leave the devic
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 import time
@@ -23,7 +24,13 @@ import numpy as np
 
 from fwstudy.harness import environment, process
 from fwstudy.paths import project_root
-from fwstudy.results.atomic import atomic_write_text
+from fwstudy.results.atomic import (
+    Unreadable,
+    atomic_write_text,
+    discard_bad_cache,
+    read_json_object,
+    strict_json,
+)
 
 DEFAULT_GEMM_SIZE = 1024
 GEMM_REPEATS = 50
@@ -58,6 +65,25 @@ def cache_key(
     return f"{values.get('host')}-{source}-{device}-{precision}-t{threads}-n{size}-{digest}.json"
 
 
+def read_cached_peak(path: Path) -> dict[str, Any] | None:
+    """The cached peak at ``path``; None when there is none or it is unusable (empty,
+    truncated, not an object, no positive finite ``gemm_peak_gflops``). An unusable file is
+    reported in one line naming it and removed, so the peak is measured and cached again:
+    the runner reads this after the trial was measured, and a bad cache must never cost a
+    trial its result."""
+    try:
+        result = read_json_object(path, ("gemm_peak_gflops",))
+        value = result["gemm_peak_gflops"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise Unreadable(f"gemm_peak_gflops is {value!r}, not a positive number")
+    except FileNotFoundError:
+        return None
+    except (Unreadable, OSError) as exc:
+        discard_bad_cache(path, str(exc) if isinstance(exc, Unreadable) else exc.strerror or str(exc), "GEMM-peak")
+        return None
+    return result
+
+
 def summarize_gemm(times: list[float], size: int) -> dict[str, float]:
     flops = 2.0 * size**3
     arr = np.asarray(times)
@@ -87,8 +113,9 @@ def gemm_peak(
         return None
     size = gemm_size_for(device, size)
     path = cache_dir() / "gemm_peaks" / cache_key(framework, threads, device, size, precision)
-    if path.exists():
-        return json.loads(path.read_text())
+    cached = read_cached_peak(path)
+    if cached is not None:
+        return cached
     env = process.base_child_environment(threads, 1, device)
     job = {
         "kind": "gemm", "framework": framework, "threads": threads, "device": device, "size": size,
@@ -104,7 +131,10 @@ def gemm_peak(
         fingerprint=environment.fingerprint(),
         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    atomic_write_text(path, json.dumps(result, indent=1))
+    try:
+        atomic_write_text(path, strict_json(result, indent=1))
+    except OSError as exc:  # an unwritable cache costs a re-measurement next time, not this result
+        print(f"fwstudy: GEMM peak not cached at {path} ({exc.strerror or exc})", file=sys.stderr)
     return result
 
 

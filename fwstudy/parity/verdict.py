@@ -13,14 +13,19 @@ tests check other shapes of every workload.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from fwstudy.config.trial import default_threads
 from fwstudy.harness.environment import code_version
 from fwstudy.harness.peak import cache_dir
-from fwstudy.results.atomic import atomic_write_text
+from fwstudy.results.atomic import (
+    Unreadable,
+    atomic_write_text,
+    discard_bad_cache,
+    read_json_object,
+    strict_json,
+)
 
 PARITY_DIR = Path(__file__).resolve().parent
 
@@ -51,6 +56,26 @@ def summary(report: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+def read_cached_report(path: Path, workload: str) -> dict[str, Any] | None:
+    """The cached gate report at ``path``; None when there is none or it is unusable (empty,
+    truncated, another workload's, no boolean ``passed``), which is reported in one line
+    naming the file and removed so that the gate runs again."""
+    try:
+        report = read_json_object(path, ("workload", "passed"))
+        if report["workload"] != workload:
+            raise Unreadable(f"the report of workload {report['workload']!r}, not {workload!r}")
+        if not isinstance(report["passed"], bool):
+            raise Unreadable(f"passed is {report['passed']!r}, not true or false")
+        if not isinstance(report.get("checks") or {}, dict):
+            raise Unreadable("checks is not an object")
+    except FileNotFoundError:
+        return None
+    except (Unreadable, OSError) as exc:
+        discard_bad_cache(path, str(exc) if isinstance(exc, Unreadable) else exc.strerror or str(exc), "parity-verdict")
+        return None
+    return report
+
+
 def workload_verdict(
     workload: str, *, threads: int | None = None, timeout_s: float = 900.0, progress=print
 ) -> dict[str, Any]:
@@ -58,12 +83,13 @@ def workload_verdict(
     from fwstudy.parity.gate import ParityRequest, run_parity
 
     path = verdict_path(workload)
-    if path.exists():
-        return summary(json.loads(path.read_text()), path)
+    cached = read_cached_report(path, workload)
+    if cached is not None:
+        return summary(cached, path)
     progress(f"parity gate of {workload} (once per code version) ...")
     request = ParityRequest(workload=workload, modes=True, threads=threads or default_threads(), timeout_s=timeout_s)
     report = run_parity(request)
-    atomic_write_text(path, json.dumps(report, default=str, indent=1))
+    atomic_write_text(path, strict_json(report, default=str, indent=1))
     result = summary(report, path)
     progress(f"parity gate of {workload}: {'passed' if result['passed'] else 'FAILED ' + str(result['failed_checks'] or result['error'])}")
     return result

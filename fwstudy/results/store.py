@@ -3,18 +3,49 @@
 
 One file per trial, each written atomically the moment its trial ends, means an interrupted
 batch loses nothing already measured and a rerun finds exactly what is done.
+
+The store heals itself: a trial counts as measured only when both its files parse and pass
+their checks (the Parquet file has ``SCHEMA``, the record its ``REQUIRED_RECORD_KEYS``). A bad
+file (empty, truncated, wrong columns) is moved aside into ``quarantine/`` with a one-line
+warning, never deleted, and its trial is measured again; reading the table never fails on one.
+Every Parquet file is written with the one explicit ``SCHEMA``, so a column that is null in one
+trial (``error`` of a trial that succeeded) is typed as in every other and the folder loads in
+one line: ``pd.read_parquet("results/<profile>/trials")`` or ``fwstudy.results.load(profile)``.
+
+``lock`` makes concurrent runs on one store safe (see its docstring).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import errno
+import fcntl
+import io
 import json
-from collections.abc import Iterable
+import math
+import os
+import shlex
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from fwstudy.results.atomic import atomic_write_bytes, atomic_write_text
+from fwstudy.errors import BadInput
+from fwstudy.results.atomic import (
+    Unreadable,
+    atomic_write_bytes,
+    atomic_write_text,
+    read_json_object,
+    strict_json,
+)
 
 # The unit of every metric a record may carry; a metric missing here is stored with unit "".
 UNITS: dict[str, str] = {
@@ -146,11 +177,147 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class ResultStore:
-    """Per-profile folder of trials: ``trials/<id>.parquet`` (tidy) and ``records/<id>.json``."""
+# The columns of every trial's Parquet file, in ``tidy_rows``'s order and with one type each,
+# whatever the trial's outcome: without it a column that is null in every row of one file
+# (``error`` of a trial that succeeded, ``variant`` of a training trial) is typed ``null`` there
+# and ``string`` elsewhere, and reading the folder fails depending on which file comes first.
+_STR = pa.string()
+_INT = pa.int64()
+SCHEMA = pa.schema([
+    ("trial_id", _STR),
+    ("task", _STR),
+    ("workload", _STR),
+    ("framework", _STR),
+    ("mode", _STR),
+    ("device", _STR),
+    ("batch_size", _INT),
+    ("threads", _INT),
+    ("repeat", _INT),
+    ("replica", _INT),
+    ("status", _STR),
+    ("error", _STR),
+    ("steps", _INT),
+    ("warmup", _INT),
+    ("interop_threads", _INT),
+    ("variant", _STR),
+    ("workload_params", _STR),  # JSON
+    ("code_version", _STR),
+    ("git_commit", _STR),
+    ("timestamp", _STR),
+    ("cpu_model", _STR),
+    ("host", _STR),
+    ("torch_version", _STR),
+    ("tensorflow_version", _STR),
+    ("keras_version", _STR),
+    ("numpy_version", _STR),
+    ("fingerprint", _STR),
+    ("env", _STR),  # JSON
+    ("metric", _STR),
+    ("value", pa.float64()),
+    ("unit", _STR),
+])
+# What a stored record needs for the store, the batch and ``tidy_rows`` to use it.
+REQUIRED_RECORD_KEYS = (
+    "trial_id", "workload", "framework", "mode", "device", "batch_size", "threads", "repeat",
+    "status", "error", "metrics", "config", "env",
+)
+RECORD_STATUSES = ("ok", "failed", "timeout")  # harness.record.STATUSES, without importing a config
+LOCK_FILE = ".lock"
+LOCK_WAIT_VARIABLE = "FWSTUDY_LOCK_WAIT"
 
-    def __init__(self, root: Path | str):
+
+def _warn(line: str) -> None:
+    print(f"fwstudy: {line}", file=sys.stderr, flush=True)
+
+
+def to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` (``tidy_rows``'s output) as a table of exactly ``SCHEMA``, without pandas'
+    per-file metadata (which would record ``object`` here and ``str`` there for one column)."""
+    if list(frame.columns) != SCHEMA.names:
+        raise ValueError(
+            f"tidy rows and SCHEMA disagree: columns {sorted(set(frame.columns) ^ set(SCHEMA.names))}"
+            " (add a new column to SCHEMA in fwstudy/results/store.py)"
+        )
+    return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False).replace_schema_metadata(None)
+
+
+def check_table(table: pa.Table, trial_id: str) -> pa.Table:
+    """``table`` cast to ``SCHEMA``, else ``Unreadable`` saying how it differs. A file written
+    before the schema existed (a column typed ``null`` or ``large_string``) casts losslessly."""
+    names = table.schema.names
+    if set(names) != set(SCHEMA.names):
+        missing = sorted(set(SCHEMA.names) - set(names))
+        extra = sorted(set(names) - set(SCHEMA.names))
+        raise Unreadable(f"columns differ from the schema (missing {missing or 'none'}, unknown {extra or 'none'})")
+    if table.num_rows == 0:
+        raise Unreadable("no rows")
+    table = table.select(SCHEMA.names).replace_schema_metadata(None)
+    if not table.schema.equals(SCHEMA):
+        try:
+            table = table.cast(SCHEMA)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise Unreadable(f"column types differ from the schema ({str(exc).splitlines()[0]})") from None
+    ids = set(table.column("trial_id").to_pylist())
+    if ids != {trial_id}:
+        raise Unreadable(f"rows of trial {sorted(map(str, ids))[:2]} in the file of trial {trial_id}")
+    return table
+
+
+def check_record(record: dict[str, Any], trial_id: str) -> dict[str, Any]:
+    """``record`` when it has what the store and ``tidy_rows`` need, else ``Unreadable``."""
+    if record["trial_id"] != trial_id:
+        raise Unreadable(f"the record of trial {record['trial_id']!r} in the file of trial {trial_id}")
+    if record["status"] not in RECORD_STATUSES:
+        raise Unreadable(f"status {record['status']!r} is none of {', '.join(RECORD_STATUSES)}")
+    for key in ("metrics", "config", "env"):
+        if not isinstance(record[key], dict):
+            raise Unreadable(f"{key} is a {type(record[key]).__name__}, not an object")
+    missing = [key for key in ("steps", "warmup", "interop_threads", "workload_params") if key not in record["config"]]
+    if missing:
+        raise Unreadable(f"config lacks {', '.join(missing)}")
+    return record
+
+
+def _lock_wait() -> float | None:
+    """``FWSTUDY_LOCK_WAIT``: seconds to wait for another run's lock (0: fail at once); unset
+    or empty: wait as long as it takes."""
+    text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BadInput(f"{LOCK_WAIT_VARIABLE} must be a number of seconds >= 0 (0: fail at once), got {text!r}")
+    return value
+
+
+def _describe_holder(fd: int) -> str:
+    """Who holds the lock, from what it wrote into the lock file."""
+    try:
+        data = os.pread(fd, 4096, 0)
+        holder = json.loads(data)
+        command = " ".join(str(holder["command"]).split())[:200]  # one line, whatever it ran
+        return f"pid {holder['pid']} on {holder['host']} since {holder['started']} ({command})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (that has not written its name yet)"
+
+
+# The locks this process holds: resolved lock path -> [file descriptor, depth]. A lock is
+# re-entrant within a process (``measure`` holds it and calls ``run_batch``, which takes it
+# again); a second ``flock`` on a new descriptor of the same file would wait for itself.
+_held: dict[str, list[int]] = {}
+
+
+class ResultStore:
+    """Per-profile folder of trials: ``trials/<id>.parquet`` (tidy) and ``records/<id>.json``,
+    bad files moved to ``quarantine/``, ``.lock`` held by the run that measures into it."""
+
+    def __init__(self, root: Path | str, *, warn: Callable[[str], None] = _warn):
         self.root = Path(root)
+        self.warn = warn
+        self.quarantined: list[Path] = []  # where each file this store moved aside went
 
     def _parquet(self, trial_id: str) -> Path:
         return self.root / "trials" / f"{trial_id}.parquet"
@@ -158,27 +325,187 @@ class ResultStore:
     def _json(self, trial_id: str) -> Path:
         return self.root / "records" / f"{trial_id}.json"
 
+    # --- reading, checked ---------------------------------------------------------------------
+
+    def quarantine(self, path: Path, reason: str) -> None:
+        """Move a bad file to ``quarantine/<name>.<UTC time><suffix>`` (kept for inspection,
+        out of the way of the table and of the next measurement) and say so in one line."""
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        target = self.root / "quarantine" / f"{path.stem}.{stamp}{path.suffix}"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except FileNotFoundError:
+            return  # another reader moved it first
+        except OSError as exc:
+            self.warn(f"{path} is unusable ({reason}) and could not be moved aside ({exc.strerror}):"
+                      " its trial will be measured again")
+            return
+        self.quarantined.append(target)
+        self.warn(f"{path} is unusable ({reason}): moved to {target}; its trial will be measured again")
+
+    def trial_table(self, trial_id: str) -> pa.Table | None:
+        """The trial's tidy rows as a table of ``SCHEMA``; None when the file is missing or bad
+        (a bad one is quarantined). An older file that casts to the schema is rewritten with it,
+        so the folder stays loadable by ``pd.read_parquet``."""
+        path = self._parquet(trial_id)
+        try:
+            if path.stat().st_size == 0:
+                raise Unreadable("empty file")
+            try:
+                raw = pq.read_table(path)
+            except (pa.ArrowException, ValueError) as exc:
+                raise Unreadable(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+            table = check_table(raw, trial_id)
+        except FileNotFoundError:
+            return None
+        except Unreadable as exc:
+            self.quarantine(path, str(exc))
+            return None
+        if not raw.schema.equals(SCHEMA, check_metadata=True):
+            with contextlib.suppress(OSError):  # a read-only store still reads
+                atomic_write_bytes(path, _parquet_bytes(table))
+        return table
+
+    def record(self, trial_id: str) -> dict[str, Any] | None:
+        """The trial's JSON record; None when missing or bad (a bad one is quarantined)."""
+        path = self._json(trial_id)
+        try:
+            return check_record(read_json_object(path, REQUIRED_RECORD_KEYS), trial_id)
+        except FileNotFoundError:
+            return None
+        except Unreadable as exc:
+            self.quarantine(path, str(exc))
+            return None
+
+    def measured(self, trial_id: str) -> dict[str, Any] | None:
+        """The record of a trial that counts as measured: both its files exist and pass their
+        checks. None otherwise, bad files quarantined (the trial is then measured again)."""
+        if not (self._parquet(trial_id).exists() or self._json(trial_id).exists()):
+            return None
+        table_ok = self.trial_table(trial_id) is not None
+        record = self.record(trial_id)
+        return record if table_ok else None
+
     def has(self, trial_id: str) -> bool:
-        return self._parquet(trial_id).exists()
-
-    def save(self, record: dict[str, Any]) -> None:
-        trial_id = record["trial_id"]
-        atomic_write_text(self._json(trial_id), json.dumps(record, indent=1, default=str))
-        frame = tidy_rows(record)
-        atomic_write_bytes(self._parquet(trial_id), frame.to_parquet(index=False))
-
-    def record(self, trial_id: str) -> dict[str, Any]:
-        return json.loads(self._json(trial_id).read_text())
+        return self.measured(trial_id) is not None
 
     def table(self, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        """The tidy long table of the given trials (all when None)."""
+        """The tidy long table of the given trials (all when None). A bad file is quarantined
+        and left out, never an exception: the trials it held are measured by the next batch."""
         if trial_ids is None:
-            paths = sorted((self.root / "trials").glob("*.parquet"))
-        else:
-            paths = [self._parquet(t) for t in trial_ids if self.has(t)]
-        if not paths:
-            return pd.DataFrame(columns=[*TRIAL_COLUMNS, "metric", "value", "unit"])
-        return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+            trial_ids = [p.stem for p in sorted((self.root / "trials").glob("*.parquet"))]
+        tables = [t for t in map(self.trial_table, trial_ids) if t is not None]
+        if not tables:
+            return SCHEMA.empty_table().to_pandas()
+        return pa.concat_tables(tables).to_pandas()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def save(self, record: dict[str, Any]) -> None:
+        """Write the record (strict JSON: a NaN metric is null) and its tidy rows, each atomically;
+        the Parquet file last, since it is what the table and a plain ``read_parquet`` see."""
+        trial_id = record["trial_id"]
+        atomic_write_text(self._json(trial_id), strict_json(record, indent=1, default=str))
+        atomic_write_bytes(self._parquet(trial_id), _parquet_bytes(to_arrow(tidy_rows(record))))
+
+    def check_writable(self) -> None:
+        """A one-line ``BadInput`` naming the folder unless the store and its ``trials/`` and
+        ``records/`` can be written: checked before anything is measured, so that no result is
+        measured only to be lost. ``os.access`` alone is not enough (root passes it everywhere,
+        and it ignores read-only mounts), so a probe file is also written and removed."""
+        for folder in (self.root, self.root / "trials", self.root / "records"):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if not os.access(folder, os.W_OK | os.X_OK):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+                fd, probe = tempfile.mkstemp(dir=folder, prefix=".fwstudy-probe-")
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                if isinstance(exc, FileExistsError):  # a file where a folder must be
+                    reason = "a path component is a file, not a folder"
+                raise BadInput(f"results folder {folder} is not writable ({reason}); "
+                               "fix its permissions or choose another results_dir") from None
+
+    @contextlib.contextmanager
+    def lock(self, progress: Callable[[str], None] = _warn) -> Iterator[None]:
+        """Hold an exclusive ``flock`` on ``<store>/.lock`` for the block: two runs on one store
+        would otherwise both decide the same trials are missing and measure them against each
+        other, on the same cores.
+
+        The file holds the holder's pid, host, start time and command line. A second run says
+        in one line who holds it and waits; with ``FWSTUDY_LOCK_WAIT=<seconds>`` it waits that
+        long at most, and ``FWSTUDY_LOCK_WAIT=0`` fails at once, each with a one-line
+        ``BadInput`` naming the holder. The kernel releases a ``flock`` when its holder dies,
+        however it dies (SIGKILL included), so a lock left by a dead run is taken over at once:
+        the file's content alone never locks anything. Re-entrant within a process (``measure``
+        holds it around ``run_batch``); child processes do not inherit it (close-on-exec)."""
+        path = self.root / LOCK_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = str(path.resolve())
+        if key in _held:
+            _held[key][1] += 1
+            try:
+                yield
+            finally:
+                _held[key][1] -= 1
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._acquire(fd, progress)
+            holder = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "command": " ".join(shlex.join(getattr(sys, "orig_argv", sys.argv)).split())[:300],
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, strict_json(holder).encode(), 0)
+            _held[key] = [fd, 1]
+            try:
+                yield
+            finally:
+                del _held[key]
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)  # a free lock names nobody
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _acquire(self, fd: int, progress: Callable[[str], None]) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        wait = _lock_wait()
+        holder = _describe_holder(fd)
+        if wait == 0:
+            raise BadInput(f"results folder {self.root} is locked by {holder}; "
+                           f"wait for that run to end ({LOCK_WAIT_VARIABLE}=0 fails at once)")
+        progress(f"results folder {self.root} is locked by {holder}: waiting for it"
+                 + ("" if wait is None else f" (at most {wait:g} s)"))
+        if wait is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BadInput(f"results folder {self.root} is still locked by {_describe_holder(fd)}"
+                                   f" after {wait:g} s ({LOCK_WAIT_VARIABLE})") from None
+                time.sleep(0.2)
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
