@@ -85,10 +85,9 @@ def robustness(job: dict[str, Any]) -> dict[str, Any]:
     for kind in ("attacks", "attributions", "completeness", "timings"):
         tables.write(tables.path_of(root, run_id, kind), kind, result[kind])
     clean = [a for a, e in zip(result["attacks"]["accuracy"], result["attacks"]["epsilon"], strict=True) if e == 0]
-    metrics = {
-        "clean_accuracy_median": float(np.median(clean)) if clean else float("nan"),
-        "seeds": len(run.runs),
-    }
+    metrics = {"seeds": len(run.runs)}
+    if clean:  # epsilon 0 is in the grid
+        metrics["clean_accuracy_median"] = float(np.median(clean))
     return {"metrics": metrics, "info": result["info"]}
 
 

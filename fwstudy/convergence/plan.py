@@ -16,11 +16,13 @@ optimizer constants are chosen:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fwstudy.config.trial import (
@@ -105,12 +107,29 @@ def dataset_for(task: str, params: Mapping[str, Any], seed: int = 0):
     raise BadInput(f"unknown convergence task {task!r}")
 
 
+# The package's own measuring code: ``harness.environment.code_version`` hashes the harness,
+# the frameworks' modules, the data and the configs, but not this package, whose child, initial
+# weights and IG rule decide what a run measures as much as they do.
+MEASURING_FILES = ("child.py", "init.py", "measures.py", "plan.py", "tables.py")
+
+
+@functools.cache
+def own_code_version() -> str:
+    digest = hashlib.sha256()
+    for name in MEASURING_FILES:
+        digest.update(name.encode())
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _identity(data: dict[str, Any], code_version: str, fingerprint: str | None) -> str:
+    """Hash of what changes a run: its configuration, the study's code version, this
+    package's own code and the environment (rule 8); the timeout only decides when to stop."""
     if fingerprint is None:
         from fwstudy.harness.environment import fingerprint_digest
 
         fingerprint = fingerprint_digest()
-    blob = json.dumps({"config": data, "code": code_version, "env": fingerprint}, sort_keys=True)
+    blob = json.dumps({"config": data, "code": [code_version, own_code_version()], "env": fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

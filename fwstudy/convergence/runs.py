@@ -11,6 +11,7 @@ failed record with its reason, and the batch goes on (rule 9).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
 import sys
@@ -92,6 +93,12 @@ def make_record(run: Run, run_id: str, kind: str, status: str, error: str | None
     seed its ``repeat``; ``config`` keeps the whole run."""
     env = base_environment()
     env.update(device="cpu", threads=run.threads, child=info)
+    # A diverged run's NaN loss is a fact, but not a number a strict JSON record can hold: the
+    # metric is left out and named here, so the record stays readable and says what happened.
+    nonfinite = sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
+    metrics = {k: v for k, v in metrics.items() if k not in nonfinite}
+    if nonfinite:
+        env["nonfinite_metrics"] = nonfinite
     train = isinstance(run, TrainRun)
     config = dataclasses.asdict(run) if train else {
         **{k: v for k, v in dataclasses.asdict(run).items() if k != "runs"},
