@@ -3,6 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
+# PROFILE names folders (results/, figures/, build/): a plain name, never a path (`../x`, `/abs`).
+ifeq ($(shell printf '%s' '$(PROFILE)' | grep -Ex '[A-Za-z0-9][A-Za-z0-9_-]*'),)
+$(error PROFILE='$(PROFILE)' is not a plain profile name (letters, digits, - and _); profiles: $(basename $(notdir $(wildcard parameters/*.yaml))))
+endif
 PARAMS := parameters/$(PROFILE).yaml
 FORCE ?= 0
 # RETRY_FAILED=1 (or true/yes): re-measure stored trials that failed or timed out (an env variable

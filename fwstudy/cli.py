@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from fwstudy.config.trial import ALL_MODES, DEVICES, FRAMEWORKS, TASKS, TrialConfig, modes_for
+from fwstudy.config.trial import (
+    ALL_MODES,
+    DEVICES,
+    FRAMEWORKS,
+    TASKS,
+    TrialConfig,
+    check_cores,
+    check_finite,
+    modes_for,
+)
 from fwstudy.errors import BadInput, choices
+from fwstudy.results.atomic import strict_json
+
+OVERSUBSCRIBE_HELP = "allow more threads (workers x threads) than this host's logical cores"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +47,7 @@ def parse_param(text: str) -> tuple[str, Any]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    check_finite(key.strip(), value)
     return key.strip(), value
 
 
@@ -45,9 +60,12 @@ def strict_int(text: str) -> int:
 
 def strict_float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # --timeout nan would mean no timeout at all
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gemm-size", type=strict_int, default=1024, help="GEMM size of the MFU peak (default 1024)"
     )
     run.add_argument("--json", action="store_true", help="print exactly one JSON record")
+    run.add_argument("--oversubscribe", action="store_true", help=OVERSUBSCRIBE_HELP)
     from fwstudy.harness.distributed import cli_options as distributed_options
 
     distributed_options.add_arguments(run)
@@ -113,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check that every execution mode of each framework agrees with its eager mode",
     )
     parity.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    parity.add_argument("--oversubscribe", action="store_true", help=OVERSUBSCRIBE_HELP)
     parity.add_argument("--break", dest="break_side", help=argparse.SUPPRESS)  # tests: fail on purpose
 
     check = sub.add_parser("check-profile", help="validate a papermill parameter file")
@@ -142,7 +162,22 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
     from fwstudy.harness.distributed import cli_options as distributed_options
 
     distributed_options.apply(args, options)
-    return TrialConfig(**options)
+    config = TrialConfig(**options)
+    plan_threads(config, args.oversubscribe)
+    return config
+
+
+def plan_threads(config: TrialConfig, oversubscribe: bool) -> None:
+    """This host's share of the trial's threads: ``threads``, or its workers x their threads."""
+    from fwstudy.harness.distributed.plan import LaunchOptions, make_plan
+
+    check_cores("--threads", config.threads, oversubscribe=oversubscribe)
+    if config.workers > 1:
+        plan = make_plan(config, LaunchOptions.from_environment())
+        check_cores(
+            f"--workers {config.workers} ({plan.local_workers} here x {plan.threads_per_worker} threads)",
+            plan.local_workers * plan.threads_per_worker, oversubscribe=oversubscribe,
+        )
 
 
 def summary_line(record: dict[str, Any]) -> str:
@@ -171,15 +206,17 @@ def summary_line(record: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from fwstudy.harness.lifeline import sweep_stale
     from fwstudy.harness.runner import run_trial
 
     config = config_from_args(args)
+    sweep_stale()  # folders of earlier runs killed between children
     print(f"fwstudy: running {config.label()} in a fresh process ...", file=sys.stderr)
     if args.gemm_size < 1:
         raise BadInput(f"gemm_size must be >= 1, got {args.gemm_size}")
     record = run_trial(config, gemm_size=args.gemm_size)
     if args.json:
-        print(json.dumps(record))
+        print(strict_json(record))
     else:
         print(summary_line(record))
     return 0 if record["status"] == "ok" else 1
@@ -202,13 +239,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
         "modes": args.modes,
     }
     if args.threads is not None:
+        check_cores("--threads", args.threads, oversubscribe=args.oversubscribe)
         options["threads"] = args.threads
     request = ParityRequest(**options)
     request.resolve()  # bad input fails here, before any child starts
     print(f"fwstudy: parity of {args.workload}: one child per framework ...", file=sys.stderr)
     report = run_parity(request)
     if args.json:
-        print(json.dumps(report))
+        print(strict_json(report))
     else:
         print(summary_text(report))
     return 0 if report["passed"] else 1
@@ -237,7 +275,23 @@ def cmd_check_profile(path: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status: 0 ok, 1 a trial or parity check failed, 2 bad input, 130 Ctrl-C, 128+N
+    another terminating signal N (SIGTERM, SIGHUP), each with one line on stderr."""
+    from fwstudy.harness.lifeline import Terminated, terminate_on_signals
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with terminate_on_signals():
+            return dispatch(argv)
+    except KeyboardInterrupt:
+        print("fwstudy: interrupted (SIGINT): the running child was stopped, nothing of it was saved", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated as exc:
+        print(f"fwstudy: terminated ({exc}): the running child was stopped, nothing of it was saved", file=sys.stderr)
+        return 128 + exc.signum
+
+
+def dispatch(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":

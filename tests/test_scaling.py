@@ -96,7 +96,7 @@ def test_data_parallel_grid_strong_and_weak_share_the_one_worker_trial():
 def test_thread_counts_default_to_powers_of_two_and_all_cores():
     assert scaling.thread_counts(profile(sweep_threads=None), cores=6) == [1, 2, 4, 6]
     assert scaling.thread_counts(profile(sweep_threads=None), cores=1) == [1]
-    assert scaling.thread_counts(profile(sweep_threads=[4, 1, 4])) == [1, 4]
+    assert scaling.thread_counts(profile(sweep_threads=[4, 1, 4], oversubscribe=True)) == [1, 4]
 
 
 def synthetic_throughput(config: TrialConfig) -> tuple[float, float]:

@@ -20,6 +20,8 @@ from fwstudy.config.trial import (
     FRAMEWORKS,
     SCALINGS,
     check_choice,
+    check_cores,
+    check_finite,
     check_positive_int,
 )
 from fwstudy.errors import BadInput, choices
@@ -71,21 +73,6 @@ class Profile:
     # warm-up is ``warmup``.
     scaling_steps: int | None = None
     scaling_repeats: int | None = None
-    # F9b (fwstudy.figures.ease_of_use): the planted bugs (fwstudy.usability.catalog.BUGS), the
-    # modes each runs in (those its framework has), and the steps of each run.
-    debug_bugs: list[str] = field(default_factory=lambda: ["shape", "dtype", "nan", "nan_checked", "print_hook"])
-    debug_modes: list[str] = field(default_factory=lambda: ["eager", "graph", "compiled"])
-    debug_steps: int = 3
-    # F9c: the modes the custom-gradient twins are costed in, and their timed steps.
-    custom_gradient_modes: list[str] = field(default_factory=lambda: ["eager", "graph", "compiled"])
-    custom_gradient_steps: int = 30
-    # F12 (fwstudy.figures.footprint): fresh processes per measurement, whether to import with
-    # no bytecode cache too (compiles every module: slow), the API levels whose cold start to the
-    # first training step is timed, and the workload they train.
-    footprint_repeats: int = 3
-    footprint_cold_import: bool = True
-    footprint_levels: list[str] = field(default_factory=lambda: ["tf_gradient_tape", "keras_fit", "torch_loop", "lightning"])
-    footprint_workload: str = "mlp"
     # Rule 6: run the parity gate of every workload before timing it (once per code version);
     # off only to time a workload whose twins are being written.
     parity_gate: bool = True
@@ -109,15 +96,20 @@ class Profile:
     explain_samples: int = 16
     ig_steps: int = 32
     top_k: int = 50
+    # Threads above this host's logical cores (threads, sweep_threads, dp workers x threads per
+    # worker) measure the scheduler, not the frameworks: an error unless asked for here.
+    oversubscribe: bool = False
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
 
     def __post_init__(self) -> None:
+        from fwstudy.paths import check_profile_name
         from fwstudy.workloads import WORKLOADS
 
-        if not isinstance(self.profile, str) or not self.profile:
-            raise BadInput(f"profile must be a non-empty name, got {self.profile!r}")
+        check_profile_name(self.profile)
+        for item in dataclasses.fields(self):
+            check_finite(item.name, getattr(self, item.name))
         for name, valid in (
             ("workloads", sorted(WORKLOADS)),
             ("frameworks", FRAMEWORKS),
@@ -161,34 +153,26 @@ class Profile:
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("gemm_size", self.gemm_size)
         self._check_scaling()
-        self._check_usability()
         self._check_convergence()
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:
             raise BadInput(f"trial_timeout_s must be > 0, got {self.trial_timeout_s}")
-        for name in ("force", "parity_gate"):
+        for name in ("force", "parity_gate", "oversubscribe"):
             if not isinstance(getattr(self, name), bool):
                 raise BadInput(f"{name} must be true or false, got {getattr(self, name)!r}")
+        self._check_cores()
 
-    def _check_usability(self) -> None:
-        """F9 and F12 fields; the valid names come from fwstudy.usability.catalog."""
-        from fwstudy.usability.catalog import ALL_DEBUG_MODES, API_LEVELS, BUGS
-        from fwstudy.workloads import WORKLOADS
-
-        for name, valid in (("debug_bugs", list(BUGS)), ("debug_modes", ALL_DEBUG_MODES),
-                            ("custom_gradient_modes", ALL_DEBUG_MODES), ("footprint_levels", list(API_LEVELS))):
-            values = getattr(self, name)
-            if not isinstance(values, list) or not values:
-                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
-            for value in values:
-                check_choice(name[:-1], value, valid)
-        check_positive_int("debug_steps", self.debug_steps)
-        check_positive_int("custom_gradient_steps", self.custom_gradient_steps)
-        check_positive_int("footprint_repeats", self.footprint_repeats)
-        check_choice("footprint_workload", self.footprint_workload, sorted(WORKLOADS))
-        if not isinstance(self.footprint_cold_import, bool):
-            raise BadInput(f"footprint_cold_import must be true or false, got {self.footprint_cold_import!r}")
+    def _check_cores(self) -> None:
+        for name in ("threads", "sweep_threads"):
+            value = getattr(self, name)
+            for threads in value if isinstance(value, list) else [value] if value else []:
+                check_cores(name, threads, oversubscribe=self.oversubscribe)
+        workers = max(self.dp_workers)
+        check_cores(
+            f"dp_workers {workers} x dp_threads_per_worker {self.dp_threads_per_worker}",
+            workers * self.dp_threads_per_worker, oversubscribe=self.oversubscribe,
+        )
 
     def _check_scaling(self) -> None:
         for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):
@@ -257,9 +241,11 @@ class Profile:
 def load_profile_file(path: str | Path) -> Profile:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise BadInput(f"cannot read parameter file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise BadInput(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

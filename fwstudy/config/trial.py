@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,30 @@ def check_positive_int(name: str, value: Any, *, allow_zero: bool = False) -> in
     if value < low:
         raise BadInput(f"{name} must be >= {low}, got {value}")
     return value
+
+
+def check_finite(name: str, value: Any) -> None:
+    """NaN and infinite numbers are rejected everywhere, however deep in a list or mapping:
+    ``nan`` as a timeout would mean no timeout, and a NaN in a record is not valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadInput(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_finite(f"{name}.{key}", item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_finite(name, item)
+
+
+def check_cores(what: str, threads: int, *, oversubscribe: bool, cores: int | None = None) -> None:
+    """More threads on a host than it has logical cores (threads, or workers x threads per
+    worker) measures the scheduler, not the framework: allowed only when asked for."""
+    cores = cores or default_threads()
+    if threads > cores and not oversubscribe:
+        raise BadInput(
+            f"{what} asks for {threads} threads on {cores} logical cores; lower it, "
+            f"or pass --oversubscribe (profile: oversubscribe: true) to measure that on purpose"
+        )
 
 
 def check_choice(name: str, value: Any, valid: tuple[str, ...] | list[str]) -> str:
@@ -149,6 +174,8 @@ class TrialConfig:
             )
         if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)):
             raise BadInput(f"timeout_s must be a number, got {self.timeout_s!r}")
+        for item in dataclasses.fields(self):
+            check_finite(item.name, getattr(self, item.name))
         if self.timeout_s <= 0:
             raise BadInput(f"timeout_s must be > 0, got {self.timeout_s}")
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from fwstudy.config.trial import FRAMEWORKS, TrialConfig, default_threads, modes_for
 from fwstudy.errors import BadInput, error_text
 from fwstudy.harness import process
+from fwstudy.harness.lifeline import owned_tempdir
 from fwstudy.results.atomic import atomic_write_text
 
 TARGET_PCT = 3.0
@@ -29,7 +29,7 @@ TARGET_PCT = 3.0
 
 def measure(config: TrialConfig, blocks: int, timeout_s: float = 900) -> dict:
     job = {"kind": "overhead", "config": config.to_dict(), "blocks": blocks}
-    with tempfile.TemporaryDirectory(prefix="fwstudy-overhead-") as tmp:
+    with owned_tempdir("overhead") as tmp:
         outcome, result = process.run_job(
             job, timeout_s=timeout_s, env=process.child_environment(config), workdir=Path(tmp)
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fwstudy.harness import environment, process
+from fwstudy.harness.lifeline import owned_tempdir
 from fwstudy.paths import project_root
 from fwstudy.results.atomic import (
     Unreadable,
@@ -121,7 +121,7 @@ def gemm_peak(
         "kind": "gemm", "framework": framework, "threads": threads, "device": device, "size": size,
         "repeats": GEMM_REPEATS, "precision": precision,
     }
-    with tempfile.TemporaryDirectory(prefix="fwstudy-peak-") as tmp:
+    with owned_tempdir("peak") as tmp:
         outcome, result = process.run_job(job, timeout_s=PEAK_TIMEOUT_S, env=env, workdir=Path(tmp), python=python)
     if result is None:
         print(f"fwstudy: GEMM peak of {framework} not measured ({outcome.describe()})", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Every child of the study (a trial, a parity side, a GEMM peak, an overhead benchmark) starts
 the same way: ``run_job`` writes a job file, runs ``python -m fwstudy.harness.child JOB`` in a
-new process group with ``child_environment`` (thread counts set before any framework import,
+session of its own, tied to this process by a lifeline (``harness/lifeline.py``: nothing it
+starts outlives this process, however this process ends), with ``child_environment`` (thread counts set before any framework import,
 identical for both frameworks: rule 1), and reads the JSON result the child wrote atomically.
 A child that leaves no result died (crash, signal, timeout), and ``ChildOutcome`` says how.
 Data-parallel workers are started by their framework's launcher instead
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fwstudy.config.trial import TrialConfig
+from fwstudy.harness import lifeline
 
 TAIL_LINES = 15
 
@@ -48,50 +50,38 @@ class ChildOutcome:
         return f"exited with status {self.returncode}"
 
 
-def kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_child(
     argv: Sequence[str],
     *,
     timeout_s: float,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    workdir: Path | None = None,
 ) -> ChildOutcome:
-    """Run ``argv`` in a new session; on timeout, or once it exits, kill its whole group.
+    """Run ``argv`` with a lifeline (``harness/lifeline.py``); on timeout, once it exits, or when
+    this process is interrupted (Ctrl-C, SIGTERM), kill its whole tree.
 
-    Killing the group after a normal exit too removes helpers a framework may leave running
-    (inductor compile workers, for example), so nothing of the trial outlives it.
+    Killing the tree after a normal exit too removes helpers a framework may leave running
+    (inductor compile workers, for example), so nothing of the trial outlives it; the
+    lifeline does the same if this process dies without a chance to (SIGKILL). ``workdir``
+    is the child's own folder: its TMPDIR goes inside it.
     """
     with tempfile.TemporaryFile(mode="w+b") as log:
         start = time.monotonic()
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        child = lifeline.spawn(argv, env=env, workdir=workdir, stdout=log, cwd=cwd)
         timed_out = False
         try:
-            proc.wait(timeout=timeout_s)
+            child.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            kill_group(proc.pid)
-            proc.wait()
+            child.end()
         wall = time.monotonic() - start
         log.seek(0)
         lines = log.read().decode(errors="replace").splitlines()
     tail = "\n".join(lines[-TAIL_LINES:])
     return ChildOutcome(
-        returncode=None if timed_out else proc.returncode,
+        returncode=None if timed_out else child.proc.returncode,
         timed_out=timed_out,
         output_tail=tail,
         wall_s=wall,
@@ -164,7 +154,15 @@ def run_job(
     job = {**job, "out": str(workdir / f"{job['kind']}-result.json")}
     job_path = workdir / f"{job['kind']}-job.json"
     job_path.write_text(json.dumps(job))
-    outcome = run_child(child_argv(job_path, python), timeout_s=timeout_s, env=env)
-    out = Path(job["out"])
-    result = json.loads(out.read_text()) if out.exists() and not outcome.timed_out else None
-    return outcome, result
+    outcome = run_child(child_argv(job_path, python), timeout_s=timeout_s, env=env, workdir=workdir)
+    return outcome, None if outcome.timed_out else read_result(Path(job["out"]))
+
+
+def read_result(path: Path) -> Any:
+    """The JSON a child wrote, or None when it wrote none or an unreadable one (a child killed
+    mid-write leaves no file, since results are written atomically; anything else unreadable
+    is treated as no result, and the caller records why)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

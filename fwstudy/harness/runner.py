@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fwstudy.config.trial import TrialConfig
 from fwstudy.harness.environment import base_environment, code_version
+from fwstudy.harness.lifeline import owned_tempdir
 from fwstudy.harness.peak import DEFAULT_GEMM_SIZE, machine_peak
 from fwstudy.harness.process import (
     ChildOutcome,
@@ -55,7 +55,7 @@ def run_single(
     config: TrialConfig, trial_id: str, python: str, cache_dir: str | None = None
 ) -> dict[str, Any]:
     """One child process; its compile caches are fresh unless ``cache_dir`` is given."""
-    with tempfile.TemporaryDirectory(prefix="fwstudy-trial-") as tmp:
+    with owned_tempdir("trial") as tmp:
         env = child_environment(config)
         env.update(compile_cache_variables(cache_dir or str(Path(tmp, "cache"))))
         job = {"kind": "trial", "config": config.to_dict(), "trial_id": trial_id}
@@ -69,12 +69,12 @@ def run_single(
 def run_compile_trial(config: TrialConfig, trial_id: str, python: str) -> dict[str, Any]:
     """Cold compile (fresh process, empty caches) with its full measurement, then a warm
     compile: a second fresh process whose first call finds the caches the first one filled."""
-    with tempfile.TemporaryDirectory(prefix="fwstudy-cache-") as cache:
-        record = run_single(config, trial_id, python, cache_dir=cache)
+    with owned_tempdir("cache") as cache:
+        record = run_single(config, trial_id, python, cache_dir=str(cache))
         if record["status"] != "ok":
             return record
         probe = dataclasses.replace(config, steps=1, warmup=0, task="train")
-        warm = run_single(probe, trial_id, python, cache_dir=cache)
+        warm = run_single(probe, trial_id, python, cache_dir=str(cache))
     metrics = record["metrics"]
     metrics["compile_cold_s"] = metrics["compile_s"]
     if warm["status"] == "ok":

@@ -26,7 +26,6 @@ in ``fwstudy.parity.compare``:
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from fwstudy.config.trial import (
     default_threads,
 )
 from fwstudy.errors import BadInput
+from fwstudy.harness.lifeline import owned_tempdir
 from fwstudy.harness.process import child_environment, run_job
 from fwstudy.parity.breaks import BREAK_CHOICES, BREAKS, MODEL_BREAKS, break_weights, check_applies
 from fwstudy.parity.compare import (
@@ -245,7 +245,7 @@ def run_parity(request: ParityRequest, *, python: str = sys.executable) -> dict[
     weight_map = spec.weight_map()
     inputs = make_inputs(spec, params, data, batch_size, request.steps, request.seed)
     try:
-        with tempfile.TemporaryDirectory(prefix="fwstudy-parity-") as tmp:
+        with owned_tempdir("parity") as tmp:
             workdir = Path(tmp)
             np.savez(workdir / "inputs.npz", **inputs)
             first = _run_side(request.source, request, params, workdir, None, python)

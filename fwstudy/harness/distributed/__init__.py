@@ -13,11 +13,11 @@ in its own process, started through the one child entry point (``harness/child.p
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fwstudy.config.trial import TrialConfig
+from fwstudy.harness.lifeline import owned_tempdir
 
 
 def unsupported(config: TrialConfig) -> str | None:
@@ -47,7 +47,7 @@ def run_distributed_trial(config: TrialConfig, trial_id: str, *, python: str) ->
         record = make_record(config, trial_id=trial_id, status="failed", error=reason, metrics={}, env=env)
         record["wall_s"] = 0.0
         return record
-    with tempfile.TemporaryDirectory(prefix="fwstudy-dist-") as tmp:
+    with owned_tempdir("dist") as tmp:
         out_dir = Path(tmp)
         (out_dir / "config.json").write_text(json.dumps(config.to_dict()))
         (out_dir / "plan.json").write_text(json.dumps(plan.to_dict()))

@@ -71,7 +71,9 @@ def local_ranks(plan: Plan) -> range:
 
 
 def launch_torch(config: TrialConfig, plan: Plan, out_dir: Path, python: str) -> Launch:
+    # torchrun is no fwstudy child: the lifeline wrapper guards it, then execs it.
     argv = [
+        python, "-m", "fwstudy.harness.lifeline",
         python, "-m", "torch.distributed.run", *torchrun_arguments(plan),
         *child_argv(write_job(config, out_dir), python)[1:],
     ]
