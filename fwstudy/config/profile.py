@@ -73,6 +73,21 @@ class Profile:
     # warm-up is ``warmup``.
     scaling_steps: int | None = None
     scaling_repeats: int | None = None
+    # F9b (fwstudy.figures.ease_of_use): the planted bugs (fwstudy.usability.catalog.BUGS), the
+    # modes each runs in (those its framework has), and the steps of each run.
+    debug_bugs: list[str] = field(default_factory=lambda: ["shape", "dtype", "nan", "nan_checked", "print_hook"])
+    debug_modes: list[str] = field(default_factory=lambda: ["eager", "graph", "compiled"])
+    debug_steps: int = 3
+    # F9c: the modes the custom-gradient twins are costed in, and their timed steps.
+    custom_gradient_modes: list[str] = field(default_factory=lambda: ["eager", "graph", "compiled"])
+    custom_gradient_steps: int = 30
+    # F12 (fwstudy.figures.footprint): fresh processes per measurement, whether to import with
+    # no bytecode cache too (compiles every module: slow), the API levels whose cold start to the
+    # first training step is timed, and the workload they train.
+    footprint_repeats: int = 3
+    footprint_cold_import: bool = True
+    footprint_levels: list[str] = field(default_factory=lambda: ["tf_gradient_tape", "keras_fit", "torch_loop", "lightning"])
+    footprint_workload: str = "mlp"
     # Rule 6: run the parity gate of every workload before timing it (once per code version);
     # off only to time a workload whose twins are being written.
     parity_gate: bool = True
@@ -153,6 +168,7 @@ class Profile:
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("gemm_size", self.gemm_size)
         self._check_scaling()
+        self._check_usability()
         self._check_convergence()
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
@@ -173,6 +189,25 @@ class Profile:
             f"dp_workers {workers} x dp_threads_per_worker {self.dp_threads_per_worker}",
             workers * self.dp_threads_per_worker, oversubscribe=self.oversubscribe,
         )
+
+    def _check_usability(self) -> None:
+        """F9 and F12 fields; the valid names come from fwstudy.usability.catalog."""
+        from fwstudy.usability.catalog import ALL_DEBUG_MODES, API_LEVELS, BUGS
+        from fwstudy.workloads import WORKLOADS
+
+        for name, valid in (("debug_bugs", list(BUGS)), ("debug_modes", ALL_DEBUG_MODES),
+                            ("custom_gradient_modes", ALL_DEBUG_MODES), ("footprint_levels", list(API_LEVELS))):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice(name[:-1], value, valid)
+        check_positive_int("debug_steps", self.debug_steps)
+        check_positive_int("custom_gradient_steps", self.custom_gradient_steps)
+        check_positive_int("footprint_repeats", self.footprint_repeats)
+        check_choice("footprint_workload", self.footprint_workload, sorted(WORKLOADS))
+        if not isinstance(self.footprint_cold_import, bool):
+            raise BadInput(f"footprint_cold_import must be true or false, got {self.footprint_cold_import!r}")
 
     def _check_scaling(self) -> None:
         for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):

@@ -7,6 +7,7 @@ The job file's ``kind`` says what the child does, and names the module that does
 * ``gemm``: one framework's GEMM peak (``harness/peak.py``)
 * ``overhead``: the harness-overhead benchmark of one framework (``harness/overhead.py``)
 * ``worker``: one data-parallel worker (``harness/distributed/worker.py``)
+* ``usability``: a planted bug, a custom-gradient twin or a cold start (``usability/child.py``, F9/F12)
 * ``convergence``, ``robustness``: one F8 training run, one F10 evaluation
   (``convergence/child.py``)
 
@@ -32,6 +33,7 @@ KINDS: dict[str, str] = {
     "gemm": "fwstudy.harness.peak",
     "overhead": "fwstudy.harness.overhead",
     "worker": "fwstudy.harness.distributed.worker",
+    "usability": "fwstudy.usability.child",
     "convergence": "fwstudy.convergence.child",
     "robustness": "fwstudy.convergence.child",
 }
