@@ -19,8 +19,10 @@ FIGURES = {
     "04_graph_modes": ["graph_modes"],
     "05_inference": ["inference"],
     "08_convergence": ["convergence"],
+    "09_ease_of_use": ["ease_of_use"],
     "10_robustness": ["robustness"],
     "11_hardware": ["hardware"],
+    "12_footprint": ["footprint"],
 }
 
 
