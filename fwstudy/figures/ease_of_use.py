@@ -85,8 +85,22 @@ def outcome(row: pd.Series) -> str:
     return "error, bug's line not shown"
 
 
+def compiler_note(row: pd.Series) -> str:
+    """What the compiler did in a graph or compiled cell: dynamo's graph breaks, tf.function's traces."""
+    bits = []
+    if pd.notna(row.get("graph_breaks", np.nan)):
+        bits.append(f"{int(row['graph_breaks'])} graph breaks, {int(row.get('graphs') or 0)} graphs")
+    if pd.notna(row.get("traces", np.nan)):
+        bits.append(f"{int(row['traces'])} traces")
+    return ("\n" + ", ".join(bits)) if bits else ""
+
+
 def finding(row: pd.Series) -> str:
     """The short text of one matrix cell: what the user saw."""
+    return _finding(row) + compiler_note(row)
+
+
+def _finding(row: pd.Series) -> str:
     if row.get("status") != "ok":
         return "run failed:\n" + textwrap.shorten(str(row.get("error")), 60)
     if row["bug"] == "print_hook":
@@ -96,7 +110,9 @@ def finding(row: pd.Series) -> str:
         return f"print per step {prints}\nhook per step {hooks}\n({seen})"
     if not row.get("raised"):
         nan = row.get("first_nonfinite_step")
-        return "no error\n" + (f"loss NaN from step {int(nan)}" if pd.notna(nan) else "loss finite")
+        if row["bug"] not in ("nan", "nan_checked"):
+            return "no error"
+        return "no error\n" + (f"loss NaN from step {int(nan)}" if pd.notna(nan) else "loss finite:\nthe NaN vanished before the loss")
     where = "site in traceback" if row.get("traceback_names_site") else (
         f"traceback stops at line {int(row['deepest_user_line'])}" if pd.notna(row.get("deepest_user_line")) else "no user frame")
     message = "message names site" if row.get("message_names_site") else (
