@@ -27,8 +27,7 @@ from fwstudy.paths import project_root
 from fwstudy.results.atomic import (
     Unreadable,
     atomic_write_text,
-    discard_bad_cache,
-    read_json_object,
+    read_cache,
     strict_json,
 )
 
@@ -71,17 +70,12 @@ def read_cached_peak(path: Path) -> dict[str, Any] | None:
     reported in one line naming it and removed, so the peak is measured and cached again:
     the runner reads this after the trial was measured, and a bad cache must never cost a
     trial its result."""
-    try:
-        result = read_json_object(path, ("gemm_peak_gflops",))
+    def check(result: dict[str, Any]) -> None:
         value = result["gemm_peak_gflops"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise Unreadable(f"gemm_peak_gflops is {value!r}, not a positive number")
-    except FileNotFoundError:
-        return None
-    except (Unreadable, OSError) as exc:
-        discard_bad_cache(path, str(exc) if isinstance(exc, Unreadable) else exc.strerror or str(exc), "GEMM-peak")
-        return None
-    return result
+
+    return read_cache(path, "GEMM-peak", ("gemm_peak_gflops",), check)
 
 
 def summarize_gemm(times: list[float], size: int) -> dict[str, float]:

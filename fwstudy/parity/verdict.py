@@ -22,8 +22,7 @@ from fwstudy.harness.peak import cache_dir
 from fwstudy.results.atomic import (
     Unreadable,
     atomic_write_text,
-    discard_bad_cache,
-    read_json_object,
+    read_cache,
     strict_json,
 )
 
@@ -60,20 +59,15 @@ def read_cached_report(path: Path, workload: str) -> dict[str, Any] | None:
     """The cached gate report at ``path``; None when there is none or it is unusable (empty,
     truncated, another workload's, no boolean ``passed``), which is reported in one line
     naming the file and removed so that the gate runs again."""
-    try:
-        report = read_json_object(path, ("workload", "passed"))
+    def check(report: dict[str, Any]) -> None:
         if report["workload"] != workload:
             raise Unreadable(f"the report of workload {report['workload']!r}, not {workload!r}")
         if not isinstance(report["passed"], bool):
             raise Unreadable(f"passed is {report['passed']!r}, not true or false")
         if not isinstance(report.get("checks") or {}, dict):
             raise Unreadable("checks is not an object")
-    except FileNotFoundError:
-        return None
-    except (Unreadable, OSError) as exc:
-        discard_bad_cache(path, str(exc) if isinstance(exc, Unreadable) else exc.strerror or str(exc), "parity-verdict")
-        return None
-    return report
+
+    return read_cache(path, "parity-verdict", ("workload", "passed"), check)
 
 
 def workload_verdict(

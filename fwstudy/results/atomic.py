@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +94,21 @@ def discard_bad_cache(path: Path, reason: str, what: str) -> None:
         done = f"not removable ({exc.strerror or exc})"
     print(f"fwstudy: {what} cache {path} is unusable ({reason}): {done}, measuring it again",
           file=sys.stderr, flush=True)
+
+
+def read_cache(
+    path: Path, what: str, required: Iterable[str] = (), check: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any] | None:
+    """A cache entry, or None when there is none or it is unusable: ``read_json_object`` plus
+    the reader's own ``check`` (which raises ``Unreadable`` saying why). An unusable entry is
+    reported and removed (``discard_bad_cache``), so the caller measures it again."""
+    try:
+        obj = read_json_object(path, required)
+        if check is not None:
+            check(obj)
+    except FileNotFoundError:
+        return None
+    except (Unreadable, OSError) as exc:
+        discard_bad_cache(path, str(exc) if isinstance(exc, Unreadable) else exc.strerror or str(exc), what)
+        return None
+    return obj
