@@ -101,6 +101,12 @@ def test_symbols_resolve_through_imports_and_skip_annotations():
     assert part.cc_total == 1
 
 
+def test_a_class_counts_its_methods_once():
+    tree = ast.parse("class A:\n    def f(self):\n        return 1\n    def g(self, x):\n        if x:\n            return 2\n        return 3\n")
+    part = cm.measure_nodes(tree.body, tree)
+    assert (part.cc_total, part.cc_max) == (1 + 2, 2)
+
+
 def test_docstrings_are_not_code():
     with_doc = ast.parse('"""Module."""\ndef f():\n    """Why."""\n    return 1\n')
     without = ast.parse("def f():\n    return 1\n")
