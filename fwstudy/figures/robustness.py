@@ -184,9 +184,10 @@ def _draw_accuracy(ax: plt.Axes, accuracy: pd.DataFrame, workload: str) -> None:
         ax.errorbar(group["epsilon"], group["median"], yerr=[low, high], linestyle=ARM_STYLES[arm],
                     marker=ATTACK_MARKERS[attack], color=FRAMEWORK_COLOURS[framework][0 if attack == "fgsm" else 2],
                     capsize=2, linewidth=0.9, markersize=3, label=f"{framework} {arm} {attack}")
-    n = int(rows["n"].max())
+    n = int(rows["n"].min())
     level = rows["confidence"].min()
-    ax.set(title=f"{workload}: accuracy under attack (n = {n} seeds, interval ≥ {level:.0%})",
+    interval = f"interval reaches ≥ {level:.0%}" if n >= 2 else "one seed: no interval"
+    ax.set(title=f"{workload}: accuracy under attack (n = {n} seeds, {interval})",
            xlabel="ε (L∞, pixels in [0, 1])", ylabel="test accuracy", ylim=(0, 1.02))
     ax.legend(fontsize=6)
 
