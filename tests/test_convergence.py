@@ -237,14 +237,16 @@ def test_a_run_without_weights_is_recorded_as_failed_and_the_batch_goes_on(tmp_p
 
 @pytest.mark.slow
 def test_matched_training_starts_identical_and_both_frameworks_learn(tmp_path):
-    """Two seeds, one epoch of mlp, each framework in its own child. Step 1 sees the same
-    weights and batch: the losses agree to float32 round-off of the forward pass (a few eps per
-    accumulation of sqrt(fan-in) terms); every run records full curves and weights."""
+    """One epoch of mlp, each framework in its own child (one seed here, to keep ``make test``
+    short: the seeded parts are tested over several seeds above, without frameworks). Step 1
+    sees the same weights and batch: the losses agree to float32 round-off of the forward pass
+    (a few eps per accumulation of sqrt(fan-in) terms); every run records full curves and
+    weights, and both learn."""
     from fwstudy.results.store import ResultStore
 
     store = ResultStore(tmp_path)
     configs = [TrainRun(workload="mlp", framework=f, arm="matched", epochs=1, seed=s, threads=1, timeout_s=300)
-               for s in (0, 1) for f in ("tensorflow", "torch")]
+               for s in (5,) for f in ("tensorflow", "torch")]
     table = runs.run_all(configs, store, progress=lambda line: None)
     assert (table["status"] == "ok").all(), table.loc[table["status"] != "ok", "error"].unique()
     steps = runs.load_tables_at(tmp_path, table, "steps")
@@ -254,7 +256,6 @@ def test_matched_training_starts_identical_and_both_frameworks_learn(tmp_path):
     first = steps[steps["step"] == 1].pivot_table(index="seed", columns="framework", values="loss")
     tolerance = 4 * math.sqrt(784) * FLOAT32_EPS * first.to_numpy().max()
     assert (first["tensorflow"] - first["torch"]).abs().max() <= tolerance, first
-    assert first.loc[0, "torch"] != first.loc[1, "torch"]  # the seed changes init and batches
     last = steps.sort_values("step").groupby("trial_id")["loss"].last()
     start = steps[steps["step"] == 1].set_index("trial_id")["loss"].reindex(last.index)
     assert (last < start).all()  # both learn
