@@ -192,7 +192,16 @@ def environment_line(*tables: pd.DataFrame) -> str:
 
     failed = int((rows["status"] != "ok").sum())
     return (f"{len(rows)} child runs ({failed} failed) · {values('cpu_model')} · {values('threads')} threads · "
-            f"torch {values('torch_version')} · TF {values('tensorflow_version')} · code {values('code_version')}")
+            f"torch {values('torch_version')} · TF {values('tensorflow_version')} · code {values('code_version')}"
+            f"{load_note(rows)}")
+
+
+def load_note(rows: pd.DataFrame) -> str:
+    """The 1-minute load average at the runs' starts: a busy machine slows every timing here."""
+    if "load_average_1m" not in rows or rows["load_average_1m"].isna().all():
+        return ""
+    load = rows["load_average_1m"].dropna()
+    return f" · load average at start {load.min():.1f}–{load.max():.1f}"
 
 
 # --- drawing -----------------------------------------------------------------------------------

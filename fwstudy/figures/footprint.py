@@ -15,6 +15,7 @@ import pandas as pd
 
 from fwstudy.config.profile import Profile
 from fwstudy.figures.common import FRAMEWORK_COLOURS
+from fwstudy.figures.ease_of_use import load_note
 from fwstudy.usability import runs
 from fwstudy.usability.catalog import API_LEVELS
 
@@ -104,7 +105,8 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         "top_cold": top_import_costs(imports, "cold"),
         "cold_start": cold_start_summary(cold),
         "environment": (f"{len(rows)} fresh processes ({failed} failed) · {values('cpu_model')} · {values('threads')} threads · "
-                        f"torch {values('torch_version')} · TF {values('tensorflow_version')} · code {values('code_version')}"),
+                        f"torch {values('torch_version')} · TF {values('tensorflow_version')} · code {values('code_version')}"
+                        f"{load_note(rows)}"),
     }
 
 

@@ -151,14 +151,16 @@ def finite(value: Any) -> Any:
 WORKLOAD_OF = {"debug": "planted_bug", "custom_gradient": "custom_gradient", "import": "import"}
 
 
-def make_record(job: dict[str, Any], run_id: str, result: dict[str, Any], threads: int) -> dict[str, Any]:
+def make_record(job: dict[str, Any], run_id: str, result: dict[str, Any], threads: int,
+                before: dict[str, Any] | None = None) -> dict[str, Any]:
     """A record the store's tidy table reads like any trial's (task ``usability_<task>``; the bug,
     variant, API level or bytecode condition in ``variant``); the child's whole result is kept
-    in ``result``, its numbers (and flags, as 0/1) in ``metrics``."""
+    in ``result``, its numbers (and flags, as 0/1) in ``metrics``. ``before``: the environment
+    read just before the run started (its load average is the one that slowed it)."""
     result = finite(result)
     metrics = {k: float(v) for k, v in result.items()
                if isinstance(v, int | float) and v is not None and k not in ("pid", "repeat")}
-    env = {**base_environment(), "fingerprint": fingerprint(), "code_version": code_version(),
+    env = {**(before or base_environment()), "fingerprint": fingerprint(), "code_version": code_version(),
            "usability_version": usability_version(), "device": "cpu", "threads": threads}
     variant = job.get("bug") or job.get("variant") or job.get("level") or job.get("condition")
     return {
@@ -197,11 +199,12 @@ def collect(
     for n, index in enumerate(todo, 1):
         job, run_id = jobs[index], ids[index]
         begin = time.monotonic()
+        before = base_environment()
         if job["task"] == "import":
             result = import_run(job, profile)
         else:
             result = child_run(job, profile, store.root / "usability" / f"{run_id}.npz")
-        record = make_record(job, run_id, result, threads_of(profile))
+        record = make_record(job, run_id, result, threads_of(profile), before)
         record["run_id"] = run_env
         store.save(record)
         label = " ".join(str(v) for k, v in job.items() if k not in ("task", "arrays", "modules"))
@@ -218,7 +221,7 @@ def flat(records: list[dict[str, Any]]) -> pd.DataFrame:
         env = record.get("env", {})
         rows.append({**record["job"], **record["result"], "record_id": record["trial_id"],
                      "host": env.get("hostname"), "cpu_model": env.get("cpu_model"), "threads": record.get("threads"),
-                     "code_version": env.get("usability_version"),
+                     "code_version": env.get("usability_version"), "load_average_1m": env.get("load_average_1m"),
                      "torch_version": env.get("fingerprint", {}).get("torch"),
                      "tensorflow_version": env.get("fingerprint", {}).get("tensorflow")})
     return pd.DataFrame(rows)
