@@ -125,9 +125,9 @@ def import_run(job: dict[str, Any], profile: Profile) -> dict[str, Any]:
         else:
             rows = footprint.parse_importtime(err.read_text(errors="replace"))
             marks = json.loads(out.read_text())
-            first = job["modules"][0]
             result = {"status": "ok", "error": None, **marks,
-                      "top_costs": footprint.top_costs([r for r in rows if r["module"] != first] or rows),
+                      "top_costs": footprint.top_costs(rows),
+                      "top_modules": sorted(rows, key=lambda r: r["self_s"], reverse=True)[:30],
                       "importtime_modules": len(rows),
                       "importtime_total_s": sum(r["self_s"] for r in rows)}
         result.update(page_cache_library=str(library) if library else None, page_cache_resident_before=resident,
