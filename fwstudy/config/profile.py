@@ -111,6 +111,23 @@ class Profile:
     explain_samples: int = 16
     ig_steps: int = 32
     top_k: int = 50
+    # F6 (fwstudy.deployment): workloads trained on their real data and exported along every
+    # path of deployment_paths (fwstudy.deployment.catalog.PATHS) whose framework is measured;
+    # training epochs, calibration samples of the int8 paths, batch-1 calls and large-batch
+    # calls per artifact (the large batch is inference_batch_size).
+    deployment_workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    deployment_paths: list[str] = field(default_factory=lambda: [
+        "savedmodel", "litert_fp32", "litert_dynamic_int8", "litert_int8", "onnx_tf", "onnx_tf_int8",
+        "torch_export", "onnx_torch", "onnx_torch_int8", "pt2e_int8"])
+    deployment_epochs: int = 10
+    deployment_calibration: int = 128
+    deployment_latency_calls: int = 200
+    deployment_throughput_calls: int = 10
+    # F7: workloads of the interoperability matrix (default shapes, shared weights), the batch
+    # of the compared inputs, and the timed forward calls of the Keras multi-backend comparison.
+    interop_workloads: list[str] = field(default_factory=lambda: ["mlp"])
+    interop_batch: int = 8
+    keras_backend_steps: int = 20
     # Threads above this host's logical cores (threads, sweep_threads, dp workers x threads per
     # worker) measure the scheduler, not the frameworks: an error unless asked for here.
     oversubscribe: bool = False
@@ -170,6 +187,7 @@ class Profile:
         self._check_scaling()
         self._check_usability()
         self._check_convergence()
+        self._check_deployment()
         if isinstance(self.trial_timeout_s, bool) or not isinstance(self.trial_timeout_s, (int, float)):
             raise BadInput(f"trial_timeout_s must be a number, got {self.trial_timeout_s!r}")
         if self.trial_timeout_s <= 0:
@@ -259,6 +277,26 @@ class Profile:
         check_positive_int("ig_steps", self.ig_steps)
         if self.ig_steps < 2:
             raise BadInput(f"ig_steps must be >= 2 (the trapezoid rule needs both ends), got {self.ig_steps}")
+
+    def _check_deployment(self) -> None:
+        """F6/F7 fields: an unknown workload or export path is bad input naming the valid ones;
+        a path whose framework is not measured is left out by the plan, not refused."""
+        from fwstudy.deployment.catalog import PATHS
+        from fwstudy.workloads import WORKLOADS
+
+        for name, valid in (("deployment_workloads", sorted(WORKLOADS)), ("deployment_paths", list(PATHS)),
+                            ("interop_workloads", sorted(WORKLOADS))):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not values:
+                raise BadInput(f"{name} must be a non-empty list of: {choices(valid)}")
+            for value in values:
+                check_choice("export path" if name == "deployment_paths" else "workload", value, valid)
+        for workload in self.deployment_workloads:
+            if WORKLOADS[workload].dataset is None:
+                raise BadInput(f"deployment_workloads: {workload!r} has no real-data task to train on")
+        for name in ("deployment_epochs", "deployment_calibration", "deployment_latency_calls",
+                     "deployment_throughput_calls", "interop_batch", "keras_backend_steps"):
+            check_positive_int(name, getattr(self, name))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "parameters") -> Profile:

@@ -10,6 +10,8 @@ The job file's ``kind`` says what the child does, and names the module that does
 * ``usability``: a planted bug, a custom-gradient twin or a cold start (``usability/child.py``, F9/F12)
 * ``convergence``, ``robustness``: one F8 training run, one F10 evaluation
   (``convergence/child.py``)
+* ``export``, ``interop``: one F6 training, export or serving phase, one F7 side
+  (``deployment/child.py``)
 
 Each module's ``run_job(job) -> int`` writes its result atomically to ``job["out"]`` (a worker:
 into its trial folder) and returns the exit status. This module imports nothing heavy, so the
@@ -36,6 +38,8 @@ KINDS: dict[str, str] = {
     "usability": "fwstudy.usability.child",
     "convergence": "fwstudy.convergence.child",
     "robustness": "fwstudy.convergence.child",
+    "export": "fwstudy.deployment.child",
+    "interop": "fwstudy.deployment.child",
 }
 
 
