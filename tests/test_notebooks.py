@@ -18,6 +18,8 @@ FIGURES = {
     "03_scalability": ["scalability"],
     "04_graph_modes": ["graph_modes"],
     "05_inference": ["inference"],
+    "06_deployment": ["deployment"],
+    "07_interoperability": ["interoperability"],
     "08_convergence": ["convergence"],
     "09_ease_of_use": ["ease_of_use"],
     "10_robustness": ["robustness"],
