@@ -161,14 +161,16 @@ def draw(maps: Maps, numbers: dict[str, pd.DataFrame], confidence: float = 0.95)
         inner = grid[2, column].subgridspec(samples, 3)
         _draw_maps(fig, inner, maps.attributions, workload, samples)
     completeness = numbers["completeness"]
-    comp_text = "; ".join(f"{r.workload} {r.arm} {r.framework}: {r.median_relative_error:.2%}"
-                          for r in completeness.itertuples()) if len(completeness) else "none"
+    comp_text = "\n".join(
+        f"{workload}: " + "; ".join(f"{r.arm} {r.framework} {r.median_relative_error:.2%}"
+                                   for r in completeness[completeness["workload"] == workload].itertuples())
+        for workload in dict.fromkeys(completeness["workload"])) if len(completeness) else "none"
     caption = "\n".join(c for c in (environment_caption(maps.table), maps.left_out) if c)
     fig.suptitle(
         "F10 · adversarial robustness (L∞ FGSM, PGD) and explainability (gradient × input, Integrated Gradients "
         "with captum's riemann_trapezoid on both sides)\nmatched: both frameworks evaluate the same weights; "
         f"idiomatic: each its own model · intervals over seeds (requested {confidence:.0%}, reached on each)\n"
-        f"IG completeness error (median relative): {comp_text}\n{caption}", fontsize=7)
+        f"IG completeness error (median relative; captum's weights sum to 1 - 1/steps):\n{comp_text}\n{caption}", fontsize=7)
     return fig
 
 
@@ -187,8 +189,8 @@ def _draw_accuracy(ax: plt.Axes, accuracy: pd.DataFrame, workload: str) -> None:
     n = int(rows["n"].min())
     level = rows["confidence"].min()
     interval = f"interval reaches ≥ {level:.0%}" if n >= 2 else "one seed: no interval"
-    ax.set(title=f"{workload}: accuracy under attack (n = {n} seeds, {interval})",
-           xlabel="ε (L∞, pixels in [0, 1])", ylabel="test accuracy", ylim=(0, 1.02))
+    ax.set(xlabel="ε (L∞, pixels in [0, 1])", ylabel="test accuracy", ylim=(0, 1.02))
+    ax.set_title(f"{workload}: accuracy under attack\n(n = {n} seeds, {interval})", fontsize=9)
     ax.legend(fontsize=6)
 
 
@@ -213,7 +215,8 @@ def _draw_agreement(ax: plt.Axes, agreement: pd.DataFrame, workload: str) -> Non
     for patch, colour in zip(parts["boxes"], colours, strict=True):
         patch.set_facecolor(colour)
     ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=5, rotation=90)
-    ax.set(ylabel="TF vs PT agreement per digit", title="attribution agreement (Pearson, Spearman, top-k, sign)")
+    ax.set_ylabel("TF vs PT agreement per digit")
+    ax.set_title("attribution agreement\n(Pearson, Spearman, top-k, sign)", fontsize=9)
     ax.set_ylim(-0.05 if min(np.nanmin(g) for g in groups if g.size) >= 0 else -1.05, 1.05)
 
 
