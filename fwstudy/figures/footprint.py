@@ -61,7 +61,10 @@ def import_summary(imports: pd.DataFrame) -> pd.DataFrame:
             "page_cache_resident_before": ", ".join(f"{v:.0%}" for v in ok["page_cache_resident_before"] if pd.notna(v)) or "unknown",
             "page_cache_library": (str(ok["page_cache_library"].iloc[0]).rsplit("/", 1)[-1] if len(ok) else None),
         })
-    return pd.DataFrame(rows)
+    order = {f: i for i, f in enumerate(LABELS)}
+    return pd.DataFrame(rows).sort_values(
+        ["framework", "condition"], key=lambda c: c.map(order) if c.name == "framework" else c.map({"warm": 0, "cold": 1}),
+    ).reset_index(drop=True)
 
 
 def top_import_costs(imports: pd.DataFrame, condition: str = "warm", n: int = 8) -> pd.DataFrame:
@@ -87,7 +90,10 @@ def cold_start_summary(cold: pd.DataFrame) -> pd.DataFrame:
         for column in ("child_start_s", "imported_s", "built_s", "first_result_s", "import_s", "rss_after_import_mb"):
             row[column] = float(np.median(ok[column])) if len(ok) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    rank = {level: i for i, level in enumerate(API_LEVELS)}
+    out = pd.DataFrame(rows)
+    out["_rank"] = [rank[lv] + (0.5 if t == "predict" else 0) for lv, t in zip(out["level"], out["target"], strict=True)]
+    return out.sort_values("_rank").drop(columns="_rank").reset_index(drop=True)
 
 
 def analyse(data: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +199,7 @@ def _cold_panel(ax: plt.Axes, cold: pd.DataFrame) -> None:
                         ha="center", va="bottom", fontsize=6)
         target = "first step" if row.target == "train" else "first prediction"
         labels.append(f"{API_LEVELS[row.level]['label']}\n{target}" if row.target == "train" else f"{LABELS[row.framework]}\n{target}")
-    ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=20, ha="right")
+    ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=35, ha="right")
     ax.set_ylabel("seconds from spawn, median", fontsize=8)
     ax.margins(y=0.2)
     ax.legend(fontsize=6, loc="upper right")
