@@ -78,7 +78,22 @@ def _pt2e(model: torch.nn.Module, example: torch.Tensor, calib: torch.Tensor, dy
     with torch.no_grad():
         prepared(calib)
     converted = convert_pt2e(prepared)
+    drop_unused_parameters(converted)
     return torch.export.export(converted, (example,), dynamic_shapes=dynamic)
+
+
+def drop_unused_parameters(module: torch.fx.GraphModule) -> list[str]:
+    """Remove the parameters the converted graph no longer reads: convert_pt2e folds each
+    quantized weight into an int8 constant but leaves the float32 original registered, and the
+    re-export would save both (an int8 artifact larger than its fp32 counterpart)."""
+    used = {node.target for node in module.graph.nodes if node.op == "get_attr"}
+    dropped = []
+    for name, _ in list(module.named_parameters()):
+        if name not in used:
+            owner, _, attr = name.rpartition(".")
+            delattr(module.get_submodule(owner) if owner else module, attr)
+            dropped.append(name)
+    return dropped
 
 
 def _x86_quantizer():
@@ -158,8 +173,13 @@ def reference(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def prepare(runtime: str) -> None:
+    """Import what the runtime needs before loading (part of the cold start): ExecuTorch's
+    runtime; for PT2E, torchao, which registers the ``quantized_decomposed`` quantize and
+    dequantize ops the saved program calls (without it the file does not deserialize)."""
     if runtime == "executorch":
-        import executorch.runtime  # noqa: F401  (part of the cold start)
+        import executorch.runtime  # noqa: F401
+    elif runtime == "inductor":
+        import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
 
 
 def load(runtime: str, path: str, threads: int):
