@@ -131,3 +131,23 @@ def test_a_real_import_run(tmp_path):
     assert step["module"] == "torch" and step["import_s"] > 0 and step["rss_mb"] > result["rss_before_mb"]
     assert result["top_costs"] and result["importtime_modules"] > 100
     assert 0 <= result["page_cache_resident_before"] <= 1
+
+
+def test_a_missing_high_level_api_is_recorded_not_fatal(tmp_path):
+    """Lightning absent: the import run keeps the framework's numbers and says why it stopped."""
+    import json
+    import subprocess
+    import sys
+
+    out, err = tmp_path / "out.json", tmp_path / "err.txt"
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", footprint.IMPORT_CODE, str(out), str(err),
+                           "json", "fwstudy_no_such_module"], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(out.read_text())["steps"]
+    assert steps[0]["module"] == "json" and steps[0]["import_s"] > 0
+    assert steps[1] == {"module": "fwstudy_no_such_module",
+                        "error": "ModuleNotFoundError: No module named 'fwstudy_no_such_module'"}
+    row = _import_row("torch", "warm", 2.0)
+    row["steps"] = [*row["steps"], {"module": "lightning", "error": "ModuleNotFoundError: No module named 'lightning'"}]
+    summary = figure.import_summary(pd.DataFrame([row])).iloc[0]
+    assert summary["import_s_median"] == 2.0 and "lightning" in summary["high_level_error"]

@@ -47,14 +47,16 @@ def import_summary(imports: pd.DataFrame) -> pd.DataFrame:
     for (framework, condition), group in imports.groupby(["framework", "condition"], sort=False):
         ok = group[group["status"] == "ok"]
         first = [s[0] for s in ok["steps"]]
-        whole = [s[-1] for s in ok["steps"]]
+        whole = [[x for x in s if "import_s" in x][-1] for s in ok["steps"]]
+        missing = sorted({f"{x['module']}: {x['error']}" for s in ok["steps"] for x in s if "error" in x})
         rows.append({
             "framework": framework, "condition": condition, "n": len(ok), "failed": len(group) - len(ok),
             "module": first[0]["module"] if first else None,
             "import_s_median": float(np.median([s["import_s"] for s in first])) if first else np.nan,
             "import_s_all": [round(s["import_s"], 3) for s in first],
             "high_level": whole[0]["module"] if whole and whole[0]["module"] != first[0]["module"] else None,
-            "high_level_import_s_median": float(np.median([sum(x["import_s"] for x in s) for s in ok["steps"]])) if first else np.nan,
+            "high_level_import_s_median": float(np.median([sum(x.get("import_s", 0.0) for x in s) for s in ok["steps"]])) if first else np.nan,
+            "high_level_error": "; ".join(missing) or None,
             "rss_after_import_mb": float(np.median([s["rss_mb"] for s in first])) if first else np.nan,
             "rss_after_all_mb": float(np.median([s["rss_mb"] for s in whole])) if whole else np.nan,
             "rss_before_mb": float(np.median(ok["rss_before_mb"])) if len(ok) else np.nan,
@@ -152,6 +154,8 @@ def _import_panel(ax: plt.Axes, summary: pd.DataFrame, imports: pd.DataFrame) ->
         ax.scatter([x] * len(row.import_s_all), row.import_s_all, color="black", s=6, zorder=3)
         top = row.high_level_import_s_median if row.high_level and pd.notna(row.high_level_import_s_median) else row.import_s_median
         extra = f"\n+{row.high_level}: {row.high_level_import_s_median:.1f} s" if row.high_level else ""
+        if row.high_level_error:
+            extra += "\n" + textwrap.shorten(f"not imported: {row.high_level_error}", 50)
         ax.annotate(f"{row.import_s_median:.2f} s (n={row.n}){extra}\nRSS {row.rss_after_import_mb:.0f} MiB\n"
                     f"page cache {row.page_cache_resident_before}", (x, top), xytext=(0, 2),
                     textcoords="offset points", ha="center", va="bottom", fontsize=5.5)
