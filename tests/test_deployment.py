@@ -199,3 +199,40 @@ def test_the_figure_draws_the_paths_that_succeeded():
     fig = deployment.draw(deployment.analyse(flat_table()))
     assert len(fig.axes[0].get_yticklabels()) == 3
     assert "not a phone" in fig.texts[-1].get_text()
+
+
+# --- PT2E on a convolution written with padding="same" -----------------------------------------------
+
+SAME_PADDING = r'''
+import json, torch
+from fwstudy.frameworks.torch import export
+from fwstudy.workloads import get_workload
+spec = get_workload("cnn")
+params = spec.resolve_params(dict(spec.dataset_params))
+torch.manual_seed(0)
+model = spec.implementation("torch").build_model(params).eval()
+x, calib = torch.rand(4, 8, 8, 1), torch.rand(16, 8, 8, 1)
+dynamic = export._dynamic(x, 64)
+graph = torch.export.export(model, (x,), dynamic_shapes=dynamic).module()
+rewritten = export.explicit_same_padding(graph)
+with torch.no_grad():
+    diff = float((graph(x) - model(x)).abs().max())
+program = export._pt2e(model, x, calib, dynamic, export._x86_quantizer())
+ops = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
+floats = [n for n, p in program.state_dict.items() if p.dtype == torch.float32 and p.dim() > 1]
+print(json.dumps({"rewritten": rewritten, "diff": diff, "ops": ops, "float_weights": floats}))
+'''
+
+
+def test_pt2e_quantizes_the_cnn_convolutions_after_the_same_padding_rewrite():
+    """The rewrite changes no output (same arithmetic, explicit zeros) and lets the X86
+    quantizer reach both convolutions: four per-channel int8 weights (2 conv, 2 linear), and no
+    float32 weight matrix left in the saved program."""
+    done = subprocess.run([sys.executable, "-c", SAME_PADDING], capture_output=True, text=True, timeout=300,
+                          cwd=PROJECT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["rewritten"] == 2 and result["diff"] == 0.0
+    assert "aten.conv2d.padding" not in result["ops"]
+    assert result["ops"].count("quantized_decomposed.dequantize_per_channel.default") == 4
+    assert result["float_weights"] == []

@@ -74,12 +74,43 @@ def _pt2e(model: torch.nn.Module, example: torch.Tensor, calib: torch.Tensor, dy
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     graph = torch.export.export(model, (example,), dynamic_shapes=dynamic).module()
+    explicit_same_padding(graph)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         prepared(calib)
     converted = convert_pt2e(prepared)
     drop_unused_parameters(converted)
     return torch.export.export(converted, (example,), dynamic_shapes=dynamic)
+
+
+def explicit_same_padding(module: torch.fx.GraphModule) -> int:
+    """Rewrite ``aten.conv2d.padding`` (a convolution with ``padding="same"`` or ``"valid"``, as
+    the cnn twin writes it) into ``aten.conv2d.default`` with the equivalent explicit padding:
+    the PT2E quantizers annotate only the latter ("conv2d is not an aten conv2d operator"), so
+    without this the convolutions would stay float. Same function: stride 1 and an even
+    ``dilation * (kernel - 1)`` pad symmetrically; anything else is left as it is."""
+    aten = torch.ops.aten
+    rewritten = 0
+    for node in module.graph.nodes:
+        if node.op != "call_function" or node.target != aten.conv2d.padding:
+            continue
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+        defaults = {"bias": None, "stride": [1, 1], "padding": "valid", "dilation": [1, 1], "groups": 1}
+        values = {**defaults, **dict(zip(names, node.args, strict=False)), **node.kwargs}
+        kernel = values["weight"].meta["val"].shape[2:]
+        stride, dilation = list(values["stride"]), list(values["dilation"])
+        if values["padding"] == "valid":
+            padding = [0] * len(kernel)
+        elif all(s == 1 for s in stride) and all(d * (k - 1) % 2 == 0 for d, k in zip(dilation, kernel, strict=True)):
+            padding = [d * (k - 1) // 2 for d, k in zip(dilation, kernel, strict=True)]
+        else:
+            continue
+        node.target = aten.conv2d.default
+        node.args = (values["input"], values["weight"], values["bias"], stride, padding, dilation, values["groups"])
+        node.kwargs = {}
+        rewritten += 1
+    module.recompile()
+    return rewritten
 
 
 def drop_unused_parameters(module: torch.fx.GraphModule) -> list[str]:
