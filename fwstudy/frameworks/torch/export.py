@@ -184,12 +184,17 @@ def export(job: dict[str, Any], model: torch.nn.Module, inputs: dict[str, np.nda
     elif name == "pt2e_int8":
         target = folder / "model_pt2e_int8.pt2"
         torch.export.save(_pt2e(model, example, calib, dynamic, _x86_quantizer()), target)
-    elif name == "executorch":
-        target = folder / "model.pte"
-        _executorch(torch.export.export(model, (example,), dynamic_shapes=dynamic), target)
-    elif name == "executorch_int8":
-        target = folder / "model_int8.pte"
-        _executorch(_pt2e(model, example, calib, dynamic, _xnnpack_quantizer()), target)
+    elif name.startswith("executorch"):
+        # XNNPACK sizes some of its buffers from the traced example, not from the batch's upper
+        # bound: traced at batch 8, the cnn's .pte refuses batches above 8 (error 0x10 in
+        # set_inputs). Tracing at the largest batch makes the bound the one that holds.
+        widest = torch.from_numpy(np.resize(inputs["x_large"], (int(job["max_batch"]), *example.shape[1:])))
+        if name == "executorch":
+            target = folder / "model.pte"
+            _executorch(torch.export.export(model, (widest,), dynamic_shapes=dynamic), target)
+        else:
+            target = folder / "model_int8.pte"
+            _executorch(_pt2e(model, widest, calib, dynamic, _xnnpack_quantizer()), target)
     else:
         raise ValueError(f"PyTorch has no export path {name!r}")
     return target, time.perf_counter() - start
@@ -205,12 +210,15 @@ def reference(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def prepare(runtime: str) -> None:
     """Import what the runtime needs before loading (part of the cold start): ExecuTorch's
-    runtime; for PT2E, torchao, which registers the ``quantized_decomposed`` quantize and
+    runtime; inductor for AOTInductor's loader and PT2E's compile; for PT2E also torchao, which registers the ``quantized_decomposed`` quantize and
     dequantize ops the saved program calls (without it the file does not deserialize)."""
     if runtime == "executorch":
         import executorch.runtime  # noqa: F401
     elif runtime == "inductor":
+        import torch._inductor  # noqa: F401
         import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
+    elif runtime == "aoti":
+        import torch._inductor  # noqa: F401  (aoti_load_package's home: a runtime import, not loading)
 
 
 def load(runtime: str, path: str, threads: int):
@@ -226,7 +234,10 @@ def load(runtime: str, path: str, threads: int):
         from torch._inductor import config
 
         config.freezing = True
-        module = torch.compile(torch.export.load(path).module())
+        # Static shapes: one compile per batch size (the first call of each is untimed). With
+        # automatic dynamic shapes the recompile for a second batch size emitted stride checks
+        # its own quantized convolutions fail (cnn: "expected ... stride 1==64").
+        module = torch.compile(torch.export.load(path).module(), dynamic=False)
     elif runtime == "executorch":
         from executorch.runtime import Runtime
 
