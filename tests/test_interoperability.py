@@ -89,3 +89,10 @@ def test_the_onnxruntime_side_runs_both_files_without_a_framework(tmp_path):
     exact = x.astype(np.float64) @ weight + bias
     bound = 8 * np.finfo(np.float32).eps * float(np.max(np.abs(x) @ np.abs(weight) + np.abs(bias)))
     assert np.max(np.abs(np.asarray(result["torch_logits"]) - exact)) <= bound
+
+
+def test_a_failed_side_is_listed_with_its_reason():
+    run = results(5e-5)
+    run[0]["side_errors"] = {"keras_torch": "RuntimeError: shape inference"}
+    failed = interoperability.analyse(run)["failed"]
+    assert list(failed["side"]) == ["keras_torch"] and "shape inference" in failed.loc[0, "error"]

@@ -32,12 +32,17 @@ def measure(profile: Profile) -> list[dict]:
 
 def analyse(results: list[dict]) -> dict[str, pd.DataFrame]:
     """Numbers only: the pairwise matrix per workload (long form), each pair's verdict against
-    the tolerance, the exporters' graph statistics, Keras' two backends, and failed runs."""
+    the tolerance, the exporters' graph statistics, Keras' two backends, and what failed: a
+    whole run, or one side of it (its row then missing from the matrix), with the reason."""
     pairs, graphs, keras, failed = [], [], [], []
     for result in results:
         workload = result["workload"]
         if result.get("status") != "ok":
-            failed.append({"workload": workload, "status": result.get("status"), "error": result.get("error")})
+            failed.append({"workload": workload, "side": "all", "status": result.get("status"),
+                           "error": result.get("error")})
+        else:
+            for side, error in (result.get("side_errors") or {}).items():  # e.g. Keras on torch
+                failed.append({"workload": workload, "side": side, "status": "failed", "error": error})
         for a, row in (result.get("matrix") or {}).items():
             for b, value in row.items():
                 pairs.append({"workload": workload, "a": a, "b": b, "max_abs_diff": value,
