@@ -103,7 +103,7 @@ def make_record(job: dict[str, Any], run_id: str, result: dict[str, Any], thread
     path = catalog.PATHS.get(job.get("path", ""))
     return {
         "trial_id": run_id, "workload": job["workload"], "framework": job.get("framework", "torch"),
-        "mode": path.runtime if path else "train", "device": "cpu", "batch_size": None, "threads": threads,
+        "mode": path.runtime if path else job.get("task") or job.get("phase"), "device": "cpu", "batch_size": None, "threads": threads,
         "repeat": 0, "replica": 0, "status": result["status"], "error": result.get("error"), "metrics": metrics,
         "samples": {}, "result": result, "job": job,
         "config": {"task": task, "steps": int(job.get("latency_calls", 0)), "warmup": int(job.get("warmup", 0)),
