@@ -8,6 +8,7 @@ Processes are found by the temporary folder they were given (``TMPDIR`` points i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -163,9 +164,19 @@ LONG_RUN = ["-m", "fwstudy", "run", "--workload", "mlp", "--framework", "torch",
             "--steps", "1000000", "--timeout", "300"]
 
 
+def trial_children(tmp: Path) -> list[psutil.Process]:
+    """The trial child and its watchdog (the parent names ``tmp`` in its TMPDIR too)."""
+    found = []
+    for p in processes_under(tmp):
+        with contextlib.suppress(psutil.Error):
+            if "fwstudy.harness.child" in " ".join(p.cmdline()):
+                found.append(p)
+    return found
+
+
 def wait_for_trial(tmp: Path, proc: subprocess.Popen) -> None:
-    """Until the trial child (and its watchdog) run, plus a moment: the signal lands mid-trial."""
-    started = wait_for(lambda: len(processes_under(tmp)) >= 2 or proc.poll() is not None, 120)
+    """Until the trial child and its watchdog run, plus a moment: the signal lands mid-trial."""
+    started = wait_for(lambda: len(trial_children(tmp)) >= 2 or proc.poll() is not None, 120)
     assert started and proc.poll() is None, "the trial child never started"
     time.sleep(1.0)
 
@@ -173,8 +184,11 @@ def wait_for_trial(tmp: Path, proc: subprocess.Popen) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_fwstudy_run_leaves_nothing_when_signalled(tmp_path, sig):
+    # A shell starts background jobs (CI's, say) with SIGINT ignored, and Python then never
+    # turns Ctrl-C into KeyboardInterrupt: give the command the default a terminal gives it.
     proc = subprocess.Popen([PY, *LONG_RUN], cwd=PROJECT, env=env_with_tmp(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_trial(tmp_path, proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
@@ -213,7 +227,7 @@ def test_sigkilled_papermill_leaves_no_trial_behind(tmp_path):
     env = {**env_with_tmp(tmp), "PATH": f"{Path(PY).parent}:{os.environ.get('PATH', '')}"}
     proc = subprocess.Popen([PY, "-m", "papermill", str(path), str(tmp_path / "out.ipynb")], cwd=PROJECT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = wait_for(lambda: any("fwstudy.harness.child" in " ".join(p.cmdline()) for p in processes_under(tmp)), 180)
+    started = wait_for(lambda: trial_children(tmp) != [], 180)
     assert started, "the trial never started in the kernel"
     time.sleep(1.0)
     proc.kill()
