@@ -20,6 +20,7 @@ execution modes run in float32 only, as trials do.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,7 @@ import tensorflow as tf
 
 from fwstudy.config.trial import modes_for
 from fwstudy.errors import error_text
-from fwstudy.frameworks.tensorflow.trial import make_optimizer
+from fwstudy.frameworks.tensorflow.trial import make_optimizer, tape_step
 from fwstudy.parity.modes import mode_key, optional_module
 from fwstudy.workloads.spec import WorkloadSpec
 from fwstudy.workloads.transfer import check_shapes
@@ -213,7 +214,7 @@ def function_mode_outputs(
     model: keras.Model, variables: Mapping[str, Any], mode: str, x: tf.Tensor, y: tf.Tensor
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """eager, graph (``tf.function``) or compiled (``tf.function(jit_compile=True)``), with the
-    training step written as ``frameworks/tensorflow/trial.py``'s ``Training.train_step`` is.
+    training step of ``frameworks/tensorflow/trial.py`` (``tape_step``, the one timed).
 
     For the traced modes it also tries the forward with ``autograph=False``: whether the
     model's control flow needed autograph's conversion to be traced, a fact of the code."""
@@ -229,12 +230,7 @@ def function_mode_outputs(
             loss = loss_fn(y, logits)
         return logits, loss, tape.gradient(loss, trainable)
 
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, trainable)
-        optimizer.apply_gradients(zip(grads, trainable, strict=True))
-        return loss
+    train_step = functools.partial(tape_step, model, loss_fn, optimizer)
 
     info: dict[str, Any] = {}
     if mode != "eager":

@@ -182,6 +182,18 @@ def make_optimizer() -> keras.optimizers.Optimizer:
     )
 
 
+
+def tape_step(model, loss_fn, optimizer, x, y):
+    """One step of the custom GradientTape loop, the one the timings measure: the parity gate,
+    F8's training runs and F9's planted bugs call this same step (wrapped in ``tf.function``
+    for graph mode, with ``jit_compile`` for compiled), so they check what is timed."""
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+    variables = model.trainable_variables
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables, strict=True))
+    return loss
+
 class Training:
     """Model, batches and optimizer of one trial; ``step`` is what the harness times and
     ``bare`` the same training written as a plain loop, for the overhead benchmark."""
@@ -208,12 +220,7 @@ class Training:
         reset_gpu_peak(self.device)
 
     def train_step(self, x, y):
-        with tf.GradientTape() as tape:
-            loss = self.loss_fn(y, self.model(x, training=True))
-        variables = self.model.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss
+        return tape_step(self.model, self.loss_fn, self.optimizer, x, y)
 
     def step(self, i: int) -> float:
         with tf.device(self.device):
