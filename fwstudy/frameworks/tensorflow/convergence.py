@@ -9,6 +9,7 @@ same baseline, step count and quadrature as captum's ``riemann_trapezoid``
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,9 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fwstudy.convergence.loop import train_epochs
 from fwstudy.convergence.measures import ig_rule
 from fwstudy.frameworks.tensorflow.parity import keras_variables
-from fwstudy.frameworks.tensorflow.trial import make_optimizer
+from fwstudy.frameworks.tensorflow.trial import make_optimizer, tape_step
 from fwstudy.measure import training
 
 EVAL_BATCH = 512
@@ -64,36 +66,13 @@ def train(run, spec, params, data, initial, steps_per_epoch: int) -> dict[str, A
     else:
         optimizer = keras.optimizers.Adam(learning_rate=training.LEARNING_RATE)  # Keras' defaults
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    trainable = model.trainable_variables
-
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, trainable)
-        optimizer.apply_gradients(zip(grads, trainable, strict=True))
-        return loss
-
+    train_step = functools.partial(tape_step, model, loss_fn, optimizer)
     if run.mode != "eager":
         train_step = tf.function(train_step, jit_compile=run.mode == "compiled")
     total = steps_per_epoch * run.epochs
     batches = [(tf.constant(x), tf.constant(y)) for x, y in data.batches(run.batch_size, total, seed=run.seed)]
-    steps: dict[str, list] = {"step": [], "epoch": [], "loss": [], "train_s": []}
-    epochs: dict[str, list] = {"epoch": [], "step": [], "test_accuracy": [], "test_loss": [], "train_s": []}
-    clock = 0.0
-    for step, (x, y) in enumerate(batches, 1):
-        start = time.perf_counter()
-        value = float(train_step(x, y))
-        clock += time.perf_counter() - start
-        epoch = (step - 1) // steps_per_epoch + 1
-        steps["step"].append(step)
-        steps["epoch"].append(epoch)
-        steps["loss"].append(value)
-        steps["train_s"].append(clock)
-        if step % steps_per_epoch == 0:
-            accuracy, test_loss = evaluate_split(model, data.x_test, data.y_test)
-            for name, v in (("epoch", epoch), ("step", step), ("test_accuracy", accuracy),
-                            ("test_loss", test_loss), ("train_s", clock)):
-                epochs[name].append(v)
+    steps, epochs = train_epochs(batches, lambda x, y: float(train_step(x, y)),
+                                 lambda: evaluate_split(model, data.x_test, data.y_test), steps_per_epoch)
     keras_weights = {n: np.asarray(v.numpy()).copy() for n, v in keras_variables(model).items()}
     weights = spec.weight_map().to_torch(keras_weights, params)
     info = {"params": int(model.count_params()), "version": tf.__version__,

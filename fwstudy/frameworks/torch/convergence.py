@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fwstudy.convergence.loop import train_epochs
 from fwstudy.convergence.measures import ig_rule
 from fwstudy.frameworks.torch.trial import make_optimizer
 from fwstudy.measure import training
@@ -60,27 +61,16 @@ def train(run, spec, params, data, initial, steps_per_epoch: int) -> dict[str, A
     total = steps_per_epoch * run.epochs
     batches = [(torch.as_tensor(x), torch.as_tensor(y))
                for x, y in data.batches(run.batch_size, total, seed=run.seed)]  # rule 4
-    steps: dict[str, list] = {"step": [], "epoch": [], "loss": [], "train_s": []}
-    epochs: dict[str, list] = {"epoch": [], "step": [], "test_accuracy": [], "test_loss": [], "train_s": []}
-    clock = 0.0
-    for step, (x, y) in enumerate(batches, 1):
-        start = time.perf_counter()
+
+    def step(x, y) -> float:
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(forward(x), y)
         loss.backward()
         optimizer.step()
-        value = float(loss.item())
-        clock += time.perf_counter() - start
-        epoch = (step - 1) // steps_per_epoch + 1
-        steps["step"].append(step)
-        steps["epoch"].append(epoch)
-        steps["loss"].append(value)
-        steps["train_s"].append(clock)
-        if step % steps_per_epoch == 0:
-            accuracy, test_loss = evaluate_split(model, data.x_test, data.y_test)
-            for name, v in (("epoch", epoch), ("step", step), ("test_accuracy", accuracy),
-                            ("test_loss", test_loss), ("train_s", clock)):
-                epochs[name].append(v)
+        return float(loss.item())
+
+    steps, epochs = train_epochs(batches, step, lambda: evaluate_split(model, data.x_test, data.y_test),
+                                 steps_per_epoch)
     weights = {n: t.detach().cpu().numpy().copy() for n, t in model.state_dict().items()}
     info = {"params": sum(p.numel() for p in model.parameters()), "version": torch.__version__,
             "adam_eps": optimizer.defaults["eps"]}
