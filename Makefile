@@ -99,6 +99,12 @@ figures: $(STAMP) ## run every notebook on PROFILE: build/<profile>/notebooks/, 
 	if [ -n "$$failed" ]; then echo "make figures: failed notebooks:$$failed (see the papermill errors above)"; exit 1; fi; \
 	echo "figures written to $(OUT_FIGURES)/; executed notebooks in $(OUT_NOTEBOOKS)/; results in results/$(PROFILE)/"
 
+# The report only reads results/<profile>/, figures/<profile>/ and build/<profile>/notebooks/
+# (FWSTUDY_ROOT=<dir> reads another checkout's): it measures nothing and imports no framework.
+.PHONY: report
+report: $(STAMP) ## static HTML report of PROFILE (claims' verdicts, figures, notebooks): build/<profile>/report/
+	@$(PY) -m fwstudy.report --profile $(PROFILE)
+
 overhead: $(STAMP) ## benchmark: runner loop vs a bare hand-written loop, per framework and workload
 	$(PY) -m fwstudy.harness.overhead
 
