@@ -66,16 +66,19 @@ def test_best_mode_against_best_mode_names_the_modes_picked():
     assert best.loc[FIRST, "confidence"] == pytest.approx(1 - 2 / 2**6)
 
 
-def test_ratio_labels_sit_above_the_whiskers_and_state_the_confidence():
+def test_ratio_labels_sit_beside_their_rows_and_state_the_confidence():
+    """The dot plot of ratios: one row per mode, its label level with it right of the axes
+    (tests/test_figure_outputs.py checks nothing overlaps), the interval inside the x range."""
     fig = training_speed.draw(table(workloads=(FIRST,)), confidence=0.95)
     ratio_ax = fig.axes[1]
     ratios = common.ratio_table(table(workloads=(FIRST,)), confidence=0.95, best=True)
     labels = [t for t in ratio_ax.texts if "×" in t.get_text()]
     assert len(labels) == len(ratios)
-    for text, high in zip(labels, ratios["ratio_ci_high"], strict=True):
-        assert text.xy[1] >= high - 1e-12  # anchored at the upper whisker, drawn above it
+    for i, (text, high) in enumerate(zip(labels, ratios["ratio_ci_high"], strict=True)):
+        assert text.xy == (1.0, i)  # axes fraction 1 (the right edge), row i
         assert "97%" in text.get_text()  # 6 blocks reach 1 - 2/2^6 = 96.9%
-    assert ratio_ax.get_ylim()[1] > max(ratios["ratio_ci_high"])
+        assert ratio_ax.get_xlim()[1] > high
+    assert ratio_ax.get_xscale() == "log"
 
 
 def test_a_compiled_mode_that_captured_nothing_is_not_drawn_as_compiled():
@@ -123,7 +126,8 @@ def test_f4_draws_traces_and_xla_compilations_with_or_without_compiled_trials():
                              ("torch", "compiled", "default", 2, None)])
     without = retrace_rows([("tensorflow", "eager", "plain", 0, 0), ("tensorflow", "graph", "plain", 3, 0),
                             ("torch", "eager", "default", 0, None)])
-    for table, expected in ((with_xla, {"input_signature XLA compiles"}), (without, set())):
+    for table, expected in ((with_xla, True), (without, False)):
         fig = graph_modes.draw(pd.DataFrame(), graph_modes.retrace_table(table), table)
-        labels = {t.get_text() for t in fig.axes[2].get_legend().get_texts()}
-        assert {label for label in labels if "XLA" in label} == expected
+        columns = [t.get_text() for t in fig.axes[2].get_xticklabels()]
+        assert any("XLA" in c for c in columns) == expected
+        assert any("traces" in c for c in columns)

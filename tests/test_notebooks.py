@@ -6,6 +6,7 @@ import papermill
 import pytest
 import yaml
 
+from fwstudy.figures.common import read_png_metadata
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.slow
@@ -38,9 +39,10 @@ def test_notebook_runs_on_smoke_profile(notebook: Path, tmp_path):
     )
     assert notebook.stem in FIGURES, f"add {notebook.stem}'s figures to FIGURES"
     for name in FIGURES[notebook.stem]:
-        for suffix in (".png", ".svg"):
+        for suffix in (".png", ".svg", ".csv"):  # the CSV: the numbers the figure plots
             path = tmp_path / "figures" / f"{name}{suffix}"
-            assert path.exists() and path.stat().st_size > 1000, path
+            assert path.exists() and path.stat().st_size > 100, path
+        assert read_png_metadata(tmp_path / "figures" / f"{name}.png")["Profile"] == "smoke"
     assert any((tmp_path / "results" / "trials").glob("*.parquet"))
 
 

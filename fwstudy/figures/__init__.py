@@ -6,8 +6,9 @@
 * ``draw(...)``: the matplotlib figure, no statistics;
 * ``NAME``: the file name under ``figures/<profile>/``.
 
-``common`` holds what figures share (colours, caption, panels, saving) and ``trials`` the
-grid of trials several figures read.
+``common`` holds what figures share (caption, panels, the record of the numbers drawn, and
+saving: PNG with provenance metadata, SVG, CSV of the numbers), ``palette`` the colours and
+line styles every figure uses, and ``trials`` the grid of trials several figures read.
 """
 
 import matplotlib

@@ -1,21 +1,33 @@
-"""What every figure shares: the framework colours, the caption, the per-workload panels and
-saving. Figures are built from the tidy results table only (never from live measurements);
-each figure's own module (``figures/<name>.py``) says what it measures and draws."""
+"""What every figure shares: the caption, the per-workload panels, the record of the numbers
+each panel plots, and saving. Figures are built from the tidy results table only (never from
+live measurements); each figure's own module (``figures/<name>.py``) says what it measures and
+draws, and ``palette`` holds the colours all of them use.
+
+Saving writes three files with one stem: the PNG (its metadata names the profile, the commit
+and the date), the SVG, and a CSV of the numbers drawn. The CSV is not recomputed from the
+analysis: each panel records what it hands to matplotlib (``plotted``), so the file holds what
+a reader sees, in one tidy long table (one row per number: panel, what identifies it,
+``quantity``, ``value``)."""
 
 from __future__ import annotations
 
+import datetime
+import functools
+import subprocess
+import textwrap
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns  # noqa: F401  (style and palettes)
 
+from fwstudy.figures import palette
+from fwstudy.figures.palette import FRAMEWORK_COLOURS, MODE_ORDER, variant_palette  # noqa: F401  (re-exported)
 from fwstudy.results import stats
-
-FRAMEWORK_COLOURS = {"tensorflow": ("#e8710a", "#f4a259", "#b94e00", "#ffd3a8"),
-                     "torch": ("#1f5aa6", "#6fa3e0", "#0c2d5a", "#b9d4f5")}
-MODE_ORDER = ("eager", "graph", "compiled", "fit")
 
 
 def metric(table: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -80,14 +92,6 @@ def environment_caption(table: pd.DataFrame) -> str:
         f"torch {_present(source, 'torch_version')} · TF {_present(source, 'tensorflow_version')} · "
         f"code {_present(source, 'code_version')}\n{parity_caption(table)}"
     )
-
-
-def variant_palette(variants: list[str]) -> dict[str, str]:
-    palette = {}
-    for framework, colours in FRAMEWORK_COLOURS.items():
-        mine = [v for v in variants if v.startswith(framework)]
-        palette.update({v: colours[i % len(colours)] for i, v in enumerate(mine)})
-    return palette
 
 
 def not_captured(table: pd.DataFrame) -> set[tuple[str, str, str]]:
@@ -157,13 +161,13 @@ def variant_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, y
     summary = stats.summarize_configurations(rows, metric=name, confidence=confidence)
     summary["variant"] = summary["framework"] + " " + summary["mode"]
     order = [v for v in _variants(rows) if v in set(summary["variant"])]
-    palette = variant_palette(order)
+    colours = variant_palette(order)
     summary = summary.set_index("variant").loc[order]
     eager_really = {f"{f} {m}" for w, f, m in not_captured(table) if w == workload}
     x = range(len(order))
     err_low = (summary["median"] - summary["ci_low"]).fillna(0).clip(lower=0)
     err_high = (summary["ci_high"] - summary["median"]).fillna(0).clip(lower=0)
-    bars = ax.bar(x, summary["median"], color=[palette[v] for v in order], alpha=0.9)
+    bars = ax.bar(x, summary["median"], color=[colours[v] for v in order], alpha=0.9)
     for bar, variant in zip(bars, order, strict=True):
         if variant in eager_really:
             bar.set_hatch("//")
@@ -179,36 +183,74 @@ def variant_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, y
     labels = [f"{v}\n(not captured: eager)" if v in eager_really else v for v in order]
     ax.set_xticks(list(x), labels, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
+    drawn = summary.reset_index()[["framework", "mode", "median", "ci_low", "ci_high", "confidence", "n"]]
+    plotted(ax, drawn.assign(metric=name, workload=workload,
+                             captured=[v not in eager_really for v in order]),
+            f"{name} per mode", ids=["workload", "metric", "framework", "mode", "captured"],
+            values=["median", "ci_low", "ci_high", "confidence", "n"])
+    trials = rows[["trial_id", "framework", "mode", "value"]].rename(columns={"value": "trial"})
+    plotted(ax, trials.assign(metric=name, workload=workload), f"{name} per mode",
+            ids=["workload", "metric", "framework", "mode", "trial_id"], values=["trial"])
     return True
+
+
+def forest(ax: plt.Axes, labels: list[str], ratio: Iterable[float], low: Iterable[float],
+           high: Iterable[float], texts: list[str], colours: list[str], xlabel: str) -> None:
+    """A dot plot of ratios on a log axis, one row each: the dot at the ratio, whiskers at its
+    interval, the line at 1. Each row's label (numbers, verdict) is written in a column right of
+    the axes, level with its row: it can never sit on a whisker, the line at 1 or another label,
+    however wide an interval is. A log axis keeps 0.5x and 2x equally far from 1."""
+    ratio, low, high = (np.asarray(list(v), float) for v in (ratio, low, high))
+    y = np.arange(len(labels))
+    err = [np.nan_to_num(np.clip(ratio - low, 0, None)), np.nan_to_num(np.clip(high - ratio, 0, None))]
+    ax.errorbar(ratio, y, xerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=3, zorder=2)
+    ax.scatter(ratio, y, c=colours, s=36, zorder=3, edgecolors="black", linewidths=0.5)
+    ax.axvline(1.0, **palette.REFERENCE_LINE, zorder=1)
+    ax.set_xscale("log")
+    span = np.concatenate([ratio, low, high, [1.0]])
+    span = span[np.isfinite(span) & (span > 0)]
+    ax.set_xlim(span.min() / 1.35, span.max() * 1.35)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.grid(axis="x", which="major", alpha=0.3)
+    for i, text in enumerate(texts):
+        ax.annotate(text, (1.0, i), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", ha="left", va="center", fontsize=6, annotation_clip=False)
 
 
 def ratio_panel(ax: plt.Axes, table: pd.DataFrame, name: str, workload: str, ylabel: str,
                 confidence: float = 0.95, best: bool = True) -> None:
-    """TF/PT ratio per shared mode (and best mode against best mode): bar at the ratio of the
-    paired blocks, whiskers at its interval; the label (ratio, interval, confidence reached,
-    verdict) sits above the upper whisker, never on it."""
+    """TF/PT ratio per shared mode (and best mode against best mode) as a dot plot on a log
+    axis (``forest``): the ratio of the paired blocks and its interval; the numbers, confidence
+    reached and verdict in a column beside each row, never on a whisker."""
     ratios = ratio_table(table, name, confidence, best=best)
     ratios = ratios[ratios["workload"] == workload].reset_index(drop=True)
     if ratios.empty:
         ax.text(0.5, 0.5, "no mode in both frameworks", ha="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    x = np.arange(len(ratios))
-    low = (ratios["ratio"] - ratios["ratio_ci_low"]).fillna(0).clip(lower=0)
-    high = (ratios["ratio_ci_high"] - ratios["ratio"]).fillna(0).clip(lower=0)
-    colours = ["0.45" if m == "best" else "0.7" for m in ratios["mode"]]
-    ax.bar(x, ratios["ratio"], color=colours)
-    ax.errorbar(x, ratios["ratio"], yerr=[low, high], fmt="none", ecolor="black", capsize=3)
-    top = ratios["ratio_ci_high"].fillna(ratios["ratio"]).to_numpy(float)
-    for i, row in ratios.iterrows():
-        interval = "" if pd.isna(row["ratio_ci_low"]) else f"\n[{row['ratio_ci_low']:.2f}, {row['ratio_ci_high']:.2f}] {_percent(row['confidence'])}"
-        ax.annotate(f"{row['ratio']:.2f}×{interval}\n{row['faster']}", (i, top[i]), xytext=(0, 3),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=6)
-    ax.set_ylim(0, max(1.0, float(np.nanmax(top))) * 1.9)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ticks = [f"best\n{p}" if m == "best" else m for m, p in zip(ratios["mode"], ratios["picked"], strict=True)]
-    ax.set_xticks(list(x), ticks, fontsize=7)
-    ax.set_ylabel(ylabel)
+    texts = []
+    for row in ratios.itertuples():
+        interval = "" if pd.isna(row.ratio_ci_low) else f" [{row.ratio_ci_low:.2f}, {row.ratio_ci_high:.2f}] {_percent(row.confidence)}"
+        texts.append(f"{row.ratio:.2f}×{interval}\n{row.faster}")
+    labels = [f"best:\n{p}" if m == "best" else m for m, p in zip(ratios["mode"], ratios["picked"], strict=True)]
+    colours = [palette.RATIO_BEST if m == "best" else palette.RATIO for m in ratios["mode"]]
+    forest(ax, labels, ratios["ratio"], ratios["ratio_ci_low"], ratios["ratio_ci_high"], texts, colours,
+           f"{ylabel} (log; < 1: TensorFlow lower)")
+    plotted(ax, ratios.assign(metric=name, verdict=ratios["faster"]), f"TF/PT ratio of {name}",
+            ids=["workload", "metric", "mode", "picked", "verdict"],
+            values=["ratio", "ratio_ci_low", "ratio_ci_high", "confidence", "blocks"])
+
+
+def wrap(text: str, fig: plt.Figure, fontsize: float) -> str:
+    """Each line of ``text`` wrapped to the figure's width at ``fontsize`` (a character is
+    about 0.55 em wide): a caption never runs off the saved figure."""
+    width = max(40, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.fill(line, width) if line else line for line in text.split("\n"))
 
 
 def per_workload_figure(
@@ -231,31 +273,31 @@ def per_workload_figure(
     panels = [p for p in panels if not metric(table, p[1]).empty] or panels[:1]
     workloads = list(dict.fromkeys(metric(table, panels[0][1])["workload"])) or ["(none)"]
     failed = set(failed_parity(table))
-    heights = [1.9 if kind == "ratio" else 3 for kind, _, _ in panels]
-    fig, axes = plt.subplots(
-        len(panels), len(workloads), squeeze=False, constrained_layout=True,
-        figsize=(max(9.0, 3.4 * len(workloads) + 2.5), 1.4 * sum(heights) + 1.6),
-        gridspec_kw={"height_ratios": heights},
-    )
-    for column, workload in enumerate(workloads):
-        for row, (kind, name, ylabel) in enumerate(panels):
-            ax = axes[row, column]
+    heights = [2.0 if kind == "ratio" else 3 for kind, _, _ in panels]
+    fig = plt.figure(constrained_layout=True, figsize=(max(9.0, 3.6 * len(workloads) + 2.0), 1.4 * sum(heights) + 2.0))
+    # One subfigure per row: a ratio row's labels (right of each dot plot) widen its own
+    # columns only, not the bar panels above it.
+    rows = np.atleast_1d(fig.subfigures(len(panels), 1, height_ratios=heights))
+    for row, (kind, name, ylabel) in enumerate(panels):
+        axes = np.atleast_1d(rows[row].subplots(1, len(workloads)))
+        for column, workload in enumerate(workloads):
+            ax = axes[column]
             if kind == "ratio":
-                ratio_panel(ax, table, name, workload, ylabel if column == 0 else "", confidence)
+                ratio_panel(ax, table, name, workload, ylabel, confidence)
             else:
                 variant_panel(ax, table, name, workload, ylabel if column == 0 else "", confidence)
             if row == 0:
                 if workload in failed:
-                    ax.set_title(f"{workload}\nPARITY GATE FAILED: not a comparison", color="red", fontsize=9)
+                    ax.set_title(f"{workload}\nPARITY GATE FAILED: not a comparison", color=palette.FAILED, fontsize=9)
                 else:
                     ax.set_title(workload)
-    fig.suptitle(
+    text = (
         f"{title}\nbars: median over trials · whiskers: distribution-free interval (sign test; "
         f"requested {_percent(confidence)}, reached level on each bar) · dots: trials · ratios over "
         f"paired blocks; a winner only when the interval excludes 1 and the effect exceeds the "
-        f"A-vs-A noise floor\n" + environment_caption(table) + (f"\n{caption}" if caption else ""),
-        fontsize=8,
+        f"A-vs-A noise floor\n" + environment_caption(table) + (f"\n{caption}" if caption else "")
     )
+    fig.suptitle(wrap(text, fig, 8), fontsize=8)
     return fig
 
 
@@ -265,22 +307,107 @@ def grouped_bars(ax: plt.Axes, frame: pd.DataFrame, group: str, hue: str, value:
     groups = list(dict.fromkeys(frame[group]))
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(1, len(hues))
-    palette = variant_palette(hues) if all(h.split()[0] in FRAMEWORK_COLOURS for h in hues) else {}
+    colours = variant_palette(hues) if all(h.split()[0] in FRAMEWORK_COLOURS for h in hues) else {}
     for i, name in enumerate(hues):
         mine = frame[frame[hue] == name].set_index(group).reindex(groups)
         x = np.arange(len(groups)) + (i - (len(hues) - 1) / 2) * width
-        ax.bar(x, mine[value], width, label=name, color=palette.get(name))
+        ax.bar(x, mine[value], width, label=name, color=colours.get(name))
         if low and high:
             err = [(mine[value] - mine[low]).clip(lower=0).fillna(0), (mine[high] - mine[value]).clip(lower=0).fillna(0)]
             ax.errorbar(x, mine[value], yerr=err, fmt="none", ecolor="black", capsize=2)
     ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
     ax.legend(fontsize=7)
+    drawn = frame[[group, hue, value, *(c for c in (low, high) if c)]].dropna(subset=[value])
+    plotted(ax, drawn, ax.get_title() or value, ids=[group, hue], values=[value, *(c for c in (low, high) if c)])
 
 
-def save_figure(fig: plt.Figure, directory: Path | str, name: str) -> list[Path]:
+# --- what a figure plotted, and saving -----------------------------------------------------------
+
+# Figure -> the long tables of the numbers its panels drew (weak: a closed figure takes its
+# numbers with it).
+_PLOTTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def plotted(target: plt.Figure | plt.Axes, frame: pd.DataFrame, panel: str, ids: list[str],
+            values: list[str]) -> None:
+    """Record the numbers a panel draws, for the figure's CSV: one row per number, with the
+    panel, the columns that identify it (``ids``), ``quantity`` (the column it came from) and
+    ``value``. Call it where the numbers go to matplotlib, with what went there."""
+    fig = target.get_figure(root=True)  # a figure is its own root; an axes' is its figure's
+    ids = [c for c in dict.fromkeys(ids) if c in frame]
+    values = [c for c in values if c in frame]
+    if frame.empty or not values:
+        return
+    long = frame[ids + values].melt(id_vars=ids, value_vars=values, var_name="quantity", value_name="_value")
+    long = long.rename(columns={"_value": "value"})
+    long.insert(0, "panel", panel)
+    _PLOTTED.setdefault(fig, []).append(long)
+
+
+def plotted_numbers(fig: plt.Figure) -> pd.DataFrame:
+    """Every number ``fig``'s panels recorded, as one long table: ``panel``, the identifying
+    columns in the order panels first named them, ``quantity``, ``value``."""
+    parts = _PLOTTED.get(fig, [])
+    if not parts:
+        return pd.DataFrame(columns=["panel", "quantity", "value"])
+    numbers = pd.concat(parts, ignore_index=True)
+    ids = [c for c in numbers.columns if c not in ("panel", "quantity", "value")]
+    return numbers[["panel", *ids, "quantity", "value"]]
+
+
+@functools.cache
+def _git_describe() -> str:
+    """``git describe`` of the checkout that drew the figure ("-dirty" when it has changes),
+    or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent), "describe", "--always",
+                               "--dirty", "--tags"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def provenance(name: str, profile: str) -> dict[str, str]:
+    """What a saved figure says about itself: its profile, the commit of the code that drew it
+    and the measuring code's version (``environment.code_version``, the one trial ids carry),
+    and when it was drawn (UTC)."""
+    from fwstudy.harness.environment import code_version
+
+    return {
+        "Title": name,
+        "Profile": profile,
+        "Commit": _git_describe(),
+        "Code-Version": code_version(),
+        "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Software": f"fwstudy figures, matplotlib {matplotlib.__version__}",
+        "Numbers": f"{name}.csv",
+    }
+
+
+def read_png_metadata(path: Path | str) -> dict[str, str]:
+    """The text chunks of a saved PNG (what ``provenance`` wrote)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return dict(image.text)
+
+
+def save_figure(fig: plt.Figure, directory: Path | str, name: str, profile: str | None = None) -> list[Path]:
+    """``<name>.png``, ``<name>.svg`` and ``<name>.csv`` (the numbers drawn, ``plotted_numbers``)
+    under ``directory``. The PNG's metadata names the profile (``profile``, else the folder's
+    name: figures are saved under ``figures/<profile>/``), the commit and the date; the SVG's
+    the same in its Dublin Core fields. A figure that drew no numbers (every trial of it
+    failed: its panels say so) gets a CSV of the header alone, and its metadata says so."""
     directory = Path(directory)
+    numbers = plotted_numbers(fig)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [directory / f"{name}.png", directory / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
+    meta = provenance(name, profile or directory.name)
+    if numbers.empty:
+        meta["Numbers"] = f"{name}.csv: none drawn"
+    paths = [directory / f"{name}.png", directory / f"{name}.svg", directory / f"{name}.csv"]
+    fig.savefig(paths[0], dpi=150, metadata=meta)
+    description = " · ".join(f"{k}: {v}" for k, v in meta.items() if k not in ("Title", "Date"))
+    fig.savefig(paths[1], metadata={"Title": name, "Date": meta["Date"], "Description": description,
+                                    "Creator": meta["Software"]})
+    numbers.to_csv(paths[2], index=False)
     return paths

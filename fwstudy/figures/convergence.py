@@ -14,7 +14,8 @@ import pandas as pd
 from fwstudy.config.profile import Profile
 from fwstudy.convergence import measures, runs
 from fwstudy.convergence.plan import TrainRun
-from fwstudy.figures.common import FRAMEWORK_COLOURS, environment_caption, one_environment
+from fwstudy.figures import palette
+from fwstudy.figures.common import environment_caption, forest, one_environment, plotted, wrap
 from fwstudy.results import stats
 
 NAME = "convergence"
@@ -22,7 +23,7 @@ NAME = "convergence"
 # ~1e4 float32 epsilons at a loss of ~1, far above one step's round-off, so a crossing is drift
 # accumulated over steps, not the noise of one reduction order.
 DRIFT_THRESHOLD = 1e-3
-ARM_STYLES = {"matched": "-", "idiomatic": "--"}
+ARM_STYLES = palette.ARM_STYLES
 CLAIMS = [
     "From identical weights and batches, TensorFlow and PyTorch train to the same accuracy "
     "(matched arm: a parity test of training).",
@@ -155,7 +156,7 @@ def _agreement(final: pd.DataFrame, drift: pd.DataFrame) -> pd.DataFrame:
 
 
 def _colour(framework: str) -> str:
-    return FRAMEWORK_COLOURS[framework][0]
+    return palette.colour(framework)
 
 
 def draw(curves: Curves, numbers: dict[str, pd.DataFrame], confidence: float = 0.95) -> plt.Figure:
@@ -163,8 +164,11 @@ def draw(curves: Curves, numbers: dict[str, pd.DataFrame], confidence: float = 0
     every seed), the matched arm's |loss difference| per step (log scale), final accuracy
     with its interval over seeds, and the TF/PT time-to-accuracy ratio per mode and arm."""
     workloads = list(dict.fromkeys(curves.table.loc[curves.table["status"] == "ok", "workload"])) or ["(none)"]
-    fig, axes = plt.subplots(5, len(workloads), squeeze=False, constrained_layout=True,
-                             figsize=(max(8.0, 4.6 * len(workloads)), 17))
+    fig = plt.figure(constrained_layout=True, figsize=(max(8.0, 4.6 * len(workloads)), 17))
+    # The ratio row is its own subfigure: its labels (right of the dot plot) do not narrow the
+    # curves above it.
+    top, bottom = fig.subfigures(2, 1, height_ratios=[4.0, 1.0])
+    axes = np.vstack([top.subplots(4, len(workloads), squeeze=False), bottom.subplots(1, len(workloads), squeeze=False)])
     for column, workload in enumerate(workloads):
         ax_loss, ax_acc, ax_diff, ax_final, ax_ratio = axes[:, column]
         steps = curves.steps[curves.steps["workload"] == workload] if not curves.steps.empty else curves.steps
@@ -172,6 +176,9 @@ def draw(curves: Curves, numbers: dict[str, pd.DataFrame], confidence: float = 0
         for (framework, arm, mode, seed), group in (steps.groupby(["framework", "arm", "mode", "seed"]) if len(steps) else []):
             ax_loss.plot(group["step"], group["loss"], ARM_STYLES[arm], color=_colour(framework), linewidth=0.7,
                          alpha=0.6, label=f"{framework} {arm} {mode}" if seed == 0 else None)
+        if len(steps):
+            plotted(ax_loss, steps, "training loss per step", ids=["workload", "framework", "arm", "mode", "seed", "step"],
+                    values=["loss"])
         ax_loss.set_yscale("log")
         ax_loss.set(title=workload, xlabel="step", ylabel="training loss (per step)")
         ax_loss.legend(fontsize=6)
@@ -179,6 +186,9 @@ def draw(curves: Curves, numbers: dict[str, pd.DataFrame], confidence: float = 0
             group = group.sort_values("epoch")
             ax_acc.plot(group["train_s"], group["test_accuracy"], ARM_STYLES[arm], marker=".", color=_colour(framework),
                         linewidth=0.8, alpha=0.7, label=f"{framework} {arm} {mode}" if seed == 0 else None)
+        if len(epochs):
+            plotted(ax_acc, epochs, "test accuracy against wall-clock",
+                    ids=["workload", "framework", "arm", "mode", "seed", "epoch"], values=["train_s", "test_accuracy"])
         target = numbers["target"].set_index("workload")["target"].get(workload) if len(numbers["target"]) else None
         if target is not None and np.isfinite(target):
             ax_acc.axhline(target, color="black", linewidth=0.8, linestyle=":")
@@ -189,10 +199,10 @@ def draw(curves: Curves, numbers: dict[str, pd.DataFrame], confidence: float = 0
         _draw_final(ax_final, numbers["final_accuracy"], workload)
         _draw_ratio(ax_ratio, numbers, workload)
     caption = "\n".join(c for c in (environment_caption(curves.table), curves.left_out) if c)
-    fig.suptitle(
+    fig.suptitle(wrap(
         "F8 · convergence: matched arm (solid: identical init, batches and Adam constants) and idiomatic arm "
         "(dashed: each framework's defaults)\nintervals: distribution-free over seeds, reached confidence on each "
-        f"(requested {confidence:.0%}); time-to-accuracy target = share of the best final accuracy\n{caption}",
+        f"(requested {confidence:.0%}); time-to-accuracy target = share of the best final accuracy\n{caption}", fig, 8),
         fontsize=8)
     return fig
 
@@ -202,10 +212,12 @@ def _draw_difference(ax: plt.Axes, numbers: dict[str, pd.DataFrame], workload: s
     diff = diff[diff["workload"] == workload] if len(diff) else diff
     if diff.empty:
         ax.text(0.5, 0.5, "no matched pair", ha="center", transform=ax.transAxes)
+        ax.set_axis_off()
         return
     for (mode, seed), group in diff.groupby(["mode", "seed"]):
         ax.plot(group["step"], group["difference"].clip(lower=1e-12), linewidth=0.7, label=f"{mode} seed {seed}")
-    ax.axhline(DRIFT_THRESHOLD, color="red", linewidth=0.8, linestyle=":")
+    ax.axhline(DRIFT_THRESHOLD, **palette.THRESHOLD_LINE)
+    plotted(ax, diff, "matched |loss TF - loss PT|", ids=["workload", "mode", "seed", "step"], values=["difference"])
     drift = numbers["drift"][numbers["drift"]["workload"] == workload]
     first = drift["first_step_above"]
     text = ("first step above 1e-3: " + ", ".join("never" if not np.isfinite(v) else str(int(v)) for v in first))
@@ -225,8 +237,8 @@ def _draw_final(ax: plt.Axes, final: pd.DataFrame, workload: str) -> None:
     low = (rows["median"] - rows["ci_low"]).fillna(0).clip(lower=0)
     high = (rows["ci_high"] - rows["median"]).fillna(0).clip(lower=0)
     for i, row in rows.iterrows():  # matched solid, idiomatic hatched (as the curves' line styles)
-        ax.bar(i, row["median"], color=_colour(row["framework"]), hatch=None if row["arm"] == "matched" else "//",
-               alpha=0.9 if row["arm"] == "matched" else 0.5)
+        ax.bar(i, row["median"], color=_colour(row["framework"]), hatch=palette.ARM_HATCHES[row["arm"]],
+               alpha=palette.ARM_ALPHA[row["arm"]])
     ax.errorbar(x, rows["median"], yerr=[low, high], fmt="none", ecolor="black", capsize=3)
     for i, row in rows.iterrows():  # above the upper whisker, never on it
         level = "no interval" if not row["confidence"] else f"interval {row['confidence']:.0%}"
@@ -236,6 +248,8 @@ def _draw_final(ax: plt.Axes, final: pd.DataFrame, workload: str) -> None:
     ax.set_xticks(x, [f"{r.framework}\n{r.arm} {r.mode}" for r in rows.itertuples()], fontsize=6)
     ax.set_ylim(0, 1.25)
     ax.set_ylabel("final test accuracy (median over seeds)")
+    plotted(ax, rows, "final test accuracy", ids=["workload", "framework", "arm", "mode"],
+            values=["median", "ci_low", "ci_high", "confidence", "n"])
 
 
 def _draw_ratio(ax: plt.Axes, numbers: dict[str, pd.DataFrame], workload: str) -> None:
@@ -246,20 +260,14 @@ def _draw_ratio(ax: plt.Axes, numbers: dict[str, pd.DataFrame], workload: str) -
         ax.set_axis_off()
         return
     ratio = ratio.reset_index(drop=True)
-    x = np.arange(len(ratio))
-    low = (ratio["ratio"] - ratio["ratio_ci_low"]).fillna(0).clip(lower=0)
-    high = (ratio["ratio_ci_high"] - ratio["ratio"]).fillna(0).clip(lower=0)
-    ax.bar(x, ratio["ratio"], color="0.6")
-    ax.errorbar(x, ratio["ratio"], yerr=[low, high], fmt="none", ecolor="black", capsize=3)
-    for i, row in ratio.iterrows():
-        interval = "" if not np.isfinite(row["ratio_ci_low"]) else f"\n[{row['ratio_ci_low']:.2f}, {row['ratio_ci_high']:.2f}] {row['confidence']:.0%}"
-        ax.annotate(f"{row['ratio']:.2f}×{interval}\n{row['blocks']} seeds", (i, row["ratio"] + high[i]),
-                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=6)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [f"{r.arm}\n{r.mode}" for r in ratio.itertuples()], fontsize=7)
-    top = float(np.nanmax((ratio["ratio"] + high).to_numpy()))
-    ax.set_ylim(0, max(1.0, top) * 1.6)
+    texts = []
+    for row in ratio.itertuples():
+        interval = "" if not np.isfinite(row.ratio_ci_low) else f" [{row.ratio_ci_low:.2f}, {row.ratio_ci_high:.2f}] {row.confidence:.0%}"
+        texts.append(f"{row.ratio:.2f}×{interval}\n{row.blocks} seeds")
+    forest(ax, [f"{r.arm}\n{r.mode}" for r in ratio.itertuples()], ratio["ratio"], ratio["ratio_ci_low"],
+           ratio["ratio_ci_high"], texts, [palette.RATIO] * len(ratio), "TF / PT time-to-accuracy (log, paired by seed)")
+    plotted(ax, ratio, "time-to-accuracy TF / PT", ids=["workload", "arm", "mode"],
+            values=["ratio", "ratio_ci_low", "ratio_ci_high", "confidence", "blocks"])
     target = numbers["target"].set_index("workload").loc[workload]
     ax.set_title(f"time-to-accuracy TF / PT (target {target['target']:.3f} = {target['share']:g} × {target['reference']:.3f})",
                  fontsize=7)
-    ax.set_ylabel("TF / PT (paired by seed)")

@@ -13,7 +13,8 @@ import pandas as pd
 
 from fwstudy.config.profile import Profile
 from fwstudy.deployment import catalog, runs
-from fwstudy.figures.common import FRAMEWORK_COLOURS
+from fwstudy.figures import palette
+from fwstudy.figures.common import plotted
 
 NAME = "deployment"
 CLAIMS = [
@@ -99,8 +100,8 @@ def draw(numbers: dict[str, pd.DataFrame]) -> plt.Figure:
     height = max(3.5, 0.32 * len(rows) + 1.8)
     fig, axes = plt.subplots(1, 4, figsize=(17, height), sharey=True)
     y = np.arange(len(rows))
-    colours = [FRAMEWORK_COLOURS[f][0] for f in rows["framework"]]
-    hatches = ["//" if p == "int8" else "" for p in rows["precision"]]
+    colours = [palette.colour(f) for f in rows["framework"]]
+    hatches = [palette.PRECISION_HATCHES.get(p, "") for p in rows["precision"]]
 
     def bars(ax, values, left=None, colour=None, label=None, alpha=1.0):
         handles = ax.barh(y, values, left=left, color=colour if colour is not None else colours,
@@ -125,14 +126,18 @@ def draw(numbers: dict[str, pd.DataFrame]) -> plt.Figure:
     axes[3].scatter(rows["fp32_accuracy"], y, facecolors="none", edgecolors=colours, s=60)
     axes[3].scatter(rows["accuracy"], y, c=colours, marker="x")
     axes[3].set_xlabel("top-1 accuracy, held-out digits:\nthis artifact ×, its fp32 counterpart ○")
+    axes[3].xaxis.set_major_locator(plt.MaxNLocator(4))  # accuracies close together: long tick labels
     axes[0].set_yticks(y, _labels(rows, rows["workload"].nunique()))
     axes[0].invert_yaxis()
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=FRAMEWORK_COLOURS[f][0]) for f in ("tensorflow", "torch")]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette.colour(f)) for f in palette.FRAMEWORKS]
     handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="grey", hatch="//"))
     fig.legend(handles, ["TensorFlow paths", "PyTorch paths", "int8"], loc="upper right", ncol=3, frameon=False)
     fig.suptitle("F6 · deployment: export paths, size, cold start, latency and int8 accuracy", x=0.01, ha="left")
     fig.text(0.01, 0.005, caption(numbers), fontsize=7, ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    plotted(fig, rows, "export paths that succeeded", ids=["workload", "path", "framework", "runtime", "precision"],
+            values=["size_mb", "runtime_import_s", "load_s", "first_prediction_s", "latency_ms_p50", "latency_ms_p99",
+                    "accuracy", "fp32_accuracy"])
     return fig

@@ -23,7 +23,8 @@ import pandas as pd
 from matplotlib.colors import ListedColormap
 
 from fwstudy.config.profile import Profile
-from fwstudy.figures.common import FRAMEWORK_COLOURS
+from fwstudy.figures import palette
+from fwstudy.figures.common import plotted
 from fwstudy.usability import runs
 from fwstudy.usability.catalog import API_LEVELS, BUGS, DEBUG_MODES
 from fwstudy.usability.code_metrics import code_metrics
@@ -35,16 +36,14 @@ CLAIMS = [
     "PyTorch is easier to debug thanks to dynamic graphs (F9b)",
     "both frameworks are extensible with custom operations and gradients (F9c)",
 ]
-LEVEL_COLOURS = {
-    "tf_gradient_tape": FRAMEWORK_COLOURS["tensorflow"][0],
-    "keras_fit": FRAMEWORK_COLOURS["tensorflow"][1],
-    "torch_loop": FRAMEWORK_COLOURS["torch"][0],
-    "lightning": FRAMEWORK_COLOURS["torch"][1],
-}
+LEVEL_COLOURS = palette.API_LEVEL_COLOURS
+# Column labels of the F9a heat maps (the legend under F9c gives the full names).
+LEVEL_SHORT = {"tf_gradient_tape": "TF\ntape", "keras_fit": "Keras\nfit", "torch_loop": "PT\nloop",
+               "lightning": "Light-\nning"}
 # Debugging outcomes, in the order of the matrix's colour scale.
 OUTCOMES = ("error names the bug's line", "error, bug's line not shown", "no error (silent)",
             "print/hook every step", "print/hook at trace only", "run failed")
-OUTCOME_COLOURS = ("#4caf50", "#ffc107", "#e53935", "#81c784", "#ff8a65", "#9e9e9e")
+OUTCOME_COLOURS = palette.OUTCOME_COLOURS
 
 
 def configs(profile: Profile) -> dict[str, list[dict[str, Any]]]:
@@ -208,19 +207,27 @@ def load_note(rows: pd.DataFrame) -> str:
 
 
 def _metric_panel(ax: plt.Axes, table: pd.DataFrame, metric: str, ylabel: str) -> None:
+    """A heat map, workloads × API levels, each cell its count: four bars per workload left
+    their value labels colliding; a grid of numbers reads at any size. Column labels take the
+    API level's colour (its framework's shade)."""
+    levels = [level for level in API_LEVELS if (metric, level) in table]
     workloads = list(table.index)
-    x = np.arange(len(workloads))
-    width = 0.8 / len(API_LEVELS)
-    for i, level in enumerate(API_LEVELS):
-        if (metric, level) not in table:
-            continue
-        values = table[(metric, level)].to_numpy(float)
-        bars = ax.bar(x + (i - (len(API_LEVELS) - 1) / 2) * width, values, width,
-                      color=LEVEL_COLOURS[level], label=API_LEVELS[level]["label"])
-        ax.bar_label(bars, fmt="%d", fontsize=5, padding=1)
-    ax.set_xticks(x, workloads, fontsize=7, rotation=25, ha="right")
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.margins(y=0.15)
+    grid = np.array([table[(metric, level)].to_numpy(float) for level in levels]).T.reshape(len(workloads), len(levels))
+    finite = grid[np.isfinite(grid)]
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=palette.SEQUENTIAL, aspect="auto",
+                      vmin=0, vmax=float(finite.max()) if finite.size else 1.0)
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                    color="black" if image.norm(value) > 0.6 else "white")
+    ax.set_xticks(range(len(levels)), [LEVEL_SHORT.get(level, level) for level in levels], fontsize=7)
+    for label, level in zip(ax.get_xticklabels(), levels, strict=True):
+        label.set_color(LEVEL_COLOURS[level])
+    ax.set_yticks(range(len(workloads)), workloads, fontsize=7)
+    ax.set_title(ylabel, fontsize=8)
+    drawn = pd.DataFrame([{"workload": w, "level": level, "metric": metric, "count": grid[i, j]}
+                          for i, w in enumerate(workloads) for j, level in enumerate(levels)])
+    plotted(ax, drawn, "F9a full training script", ids=["workload", "level", "metric"], values=["count"])
 
 
 def _matrix_panel(ax: plt.Axes, matrix: pd.DataFrame) -> None:
@@ -237,6 +244,10 @@ def _matrix_panel(ax: plt.Axes, matrix: pd.DataFrame) -> None:
         codes[i, j] = OUTCOMES.index(row.outcome)
         ax.text(j, i, row.finding, ha="center", va="center", fontsize=6.5)
     ax.imshow(codes, cmap=ListedColormap(OUTCOME_COLOURS), vmin=-0.5, vmax=len(OUTCOMES) - 0.5, aspect="auto", alpha=0.55)
+    shown = matrix.assign(outcome_code=[OUTCOMES.index(o) for o in matrix["outcome"]])
+    plotted(ax, shown, "F9b planted bugs", ids=["bug", "framework", "mode", "outcome"],
+            values=["outcome_code", "raised_at_step", "traceback_frames", "traceback_user_share", "time_to_error_s",
+                    "first_nonfinite_step", "graph_breaks", "traces"])
     ax.set_xticks(range(len(columns)), [f"{'TF' if f == 'tensorflow' else 'PyTorch'} {m}" for f, m in columns], fontsize=8)
     ax.set_yticks(range(len(bugs)), [textwrap.fill(f"{b}: {BUGS[b]}", 34) for b in bugs], fontsize=6.5)
     ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
@@ -263,7 +274,7 @@ def _custom_panel(ax: plt.Axes, costs: pd.DataFrame, parity: dict[str, Any] | No
         labels.append(f"{'TF' if row.framework == 'tensorflow' else 'PyTorch'}\n{row.mode}")
         values.append(getattr(row, "ratio", np.nan))
         shade = {"eager": 0, "graph": 1, "compiled": 2}[row.mode]
-        colours.append(FRAMEWORK_COLOURS[row.framework][shade])
+        colours.append(palette.colour(row.framework, shade))
         bits = []
         if pd.notna(getattr(row, "custom_graph_breaks", np.nan)):
             bits.append(f"breaks {int(row.custom_graph_breaks)} (builtin {int(getattr(row, 'builtin_graph_breaks', 0))})")
@@ -278,8 +289,11 @@ def _custom_panel(ax: plt.Axes, costs: pd.DataFrame, parity: dict[str, Any] | No
         text = "failed" if np.isnan(value) else f"{value:.2f}×"
         ax.annotate(f"{text}\n{note}".strip(), (bar.get_x() + bar.get_width() / 2, 0 if np.isnan(value) else value),
                     xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=5.5)
-    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(1.0, **palette.REFERENCE_LINE)
     ax.set_ylim(0, max(1.5, np.nanmax(values) * 1.6) if not np.all(np.isnan(values)) else 2)
+    plotted(ax, costs, "F9c custom gradient", ids=["framework", "mode", "custom_status"],
+            values=["ratio", "custom_step_ms", "builtin_step_ms", "custom_first_call_s", "builtin_first_call_s",
+                    "custom_graph_breaks", "custom_xla_compilations"])
     ax.set_xticks(x, labels, fontsize=7)
     ax.set_ylabel("step time, custom / autodiff", fontsize=8)
     sizes = "; ".join(f"{'TF' if r.framework == 'tensorflow' else 'PyTorch'} {r.lloc} lines, CC {r.cc_total}, "
@@ -296,7 +310,8 @@ def draw(numbers: dict[str, Any]) -> plt.Figure:
                                                ("namespaces", "framework namespaces used"))):
         ax = fig.add_subplot(grid[0, column])
         _metric_panel(ax, numbers["script"], metric, label)
-    handles, labels = fig.axes[0].get_legend_handles_labels()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=LEVEL_COLOURS[level]) for level in API_LEVELS]
+    labels = [API_LEVELS[level]["label"] for level in API_LEVELS]
     _matrix_panel(fig.add_subplot(grid[1, :]), numbers["debugging"])
     _custom_panel(fig.add_subplot(grid[2, :2]), numbers["custom_gradient"], numbers["parity"], numbers["layer"])
     step = numbers["step"]

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from fwstudy.config.profile import Profile
-from fwstudy.figures.common import FRAMEWORK_COLOURS
+from fwstudy.figures import palette
+from fwstudy.figures.common import plotted
 from fwstudy.figures.ease_of_use import load_note
+from fwstudy.figures.palette import FRAMEWORK_COLOURS
 from fwstudy.usability import runs
 from fwstudy.usability.catalog import API_LEVELS
 
@@ -24,7 +26,7 @@ CLAIMS = [
     "PyTorch is lighter to install and to start than TensorFlow (install size, dependencies, import, cold start)",
     "the ecosystems' sizes differ (community: not measurable offline, not shown)",
 ]
-LABELS = {"tensorflow": "TensorFlow", "torch": "PyTorch"}
+LABELS = palette.LABELS
 NOT_MEASURED = ("Community size (stars, downloads, papers) is not measured here and not shown: "
                 "it cannot be measured offline.")
 
@@ -135,6 +137,8 @@ def _install_panel(ax: plt.Axes, install: pd.DataFrame) -> None:
                     textcoords="offset points", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [f"{LABELS[r.framework]}\n{r.distribution} {r.version}" for r in install.itertuples()], fontsize=7)
     ax.set_ylabel("installed size (MiB, RECORD)", fontsize=8)
+    plotted(ax, install.assign(shared_deps_mb=shared), "install size", ids=["framework", "distribution", "version"],
+            values=["own_mb", "exclusive_deps_mb", "shared_deps_mb", "transitive_deps", "exclusive_deps"])
     ax.margins(y=0.25)
     ax.legend(fontsize=6, loc="upper right")
     ax.set_title("install size (CPU builds) and transitive dependencies", fontsize=8)
@@ -153,6 +157,7 @@ def _import_panel(ax: plt.Axes, summary: pd.DataFrame, imports: pd.DataFrame) ->
                    color=FRAMEWORK_COLOURS[row.framework][3], edgecolor=colour)
         ax.scatter([x] * len(row.import_s_all), row.import_s_all, color="black", s=6, zorder=3)
         top = row.high_level_import_s_median if row.high_level and pd.notna(row.high_level_import_s_median) else row.import_s_median
+        top = max([top, *row.import_s_all])  # above the trials' dots, never on them
         extra = f"\n+{row.high_level}: {row.high_level_import_s_median:.1f} s" if row.high_level else ""
         if row.high_level_error:
             extra += "\n" + textwrap.shorten(f"not imported: {row.high_level_error}", 50)
@@ -163,6 +168,11 @@ def _import_panel(ax: plt.Axes, summary: pd.DataFrame, imports: pd.DataFrame) ->
         x += 1
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_ylabel("import time (s), median", fontsize=8)
+    plotted(ax, summary, "import in a fresh process", ids=["framework", "condition", "module", "high_level"],
+            values=["import_s_median", "high_level_import_s_median", "rss_after_import_mb", "n"])
+    trials = summary[["framework", "condition", "import_s_all"]].explode("import_s_all")
+    plotted(ax, trials.rename(columns={"import_s_all": "import_s"}), "import in a fresh process",
+            ids=["framework", "condition"], values=["import_s"])
     ax.margins(y=0.45)
     ax.set_title("import in a fresh process, warm bytecode cache vs none (cold)\n"
                  "light: its high-level API on top; page cache: largest library's share resident before",
@@ -180,6 +190,7 @@ def _top_panel(ax: plt.Axes, top: pd.DataFrame, condition: str) -> None:
     ax.set_yticks(y, labels, fontsize=6.5)
     ax.set_xlabel("self time summed per package (s, -X importtime)", fontsize=7)
     ax.set_title(f"top import costs, {condition} bytecode cache", fontsize=8)
+    plotted(ax, top, f"top import costs, {condition}", ids=["framework", "condition", "package"], values=["self_s"])
 
 
 def _cold_panel(ax: plt.Axes, cold: pd.DataFrame) -> None:
@@ -192,7 +203,7 @@ def _cold_panel(ax: plt.Axes, cold: pd.DataFrame) -> None:
         if row.n == 0:
             ax.annotate("failed:\n" + textwrap.fill(str(row.error), 28), (i, 0), ha="center", va="bottom", fontsize=5)
         else:
-            parts = [(row.child_start_s, "interpreter + job", "0.85"), (row.imported_s - row.child_start_s, "import", colours[0]),
+            parts = [(row.child_start_s, "interpreter + job", palette.NEUTRAL), (row.imported_s - row.child_start_s, "import", colours[0]),
                      (row.built_s - row.imported_s, "build model", colours[1]),
                      (row.first_result_s - row.built_s, "first step / prediction", colours[2])]
             bottom = 0.0
@@ -205,6 +216,8 @@ def _cold_panel(ax: plt.Axes, cold: pd.DataFrame) -> None:
         labels.append(f"{API_LEVELS[row.level]['label']}\n{target}" if row.target == "train" else f"{LABELS[row.framework]}\n{target}")
     ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=35, ha="right")
     ax.set_ylabel("seconds from spawn, median", fontsize=8)
+    plotted(ax, cold, "cold start", ids=["framework", "level", "target"],
+            values=["child_start_s", "imported_s", "built_s", "first_result_s", "n"])
     ax.margins(y=0.2)
     ax.legend(fontsize=6, loc="upper right")
     ax.margins(y=0.3)

@@ -16,13 +16,8 @@ import pandas as pd
 
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig, modes_for
-from fwstudy.figures import trials
-from fwstudy.figures.common import (
-    FRAMEWORK_COLOURS,
-    environment_caption,
-    failed_parity,
-    grouped_bars,
-)
+from fwstudy.figures import palette, trials
+from fwstudy.figures.common import environment_caption, failed_parity, grouped_bars, plotted, wrap
 from fwstudy.results import stats
 
 NAME = "graph_modes"
@@ -165,59 +160,139 @@ def configs(profile: Profile) -> list[TrialConfig]:
     return [*eager_configs(profile), *compile_configs(profile), *retrace_configs(profile)]
 
 
+def _compile_panel(ax: plt.Axes, frame: pd.DataFrame) -> None:
+    """Speedup against first-call time, cold (filled) and warm cache (open); each cold point
+    numbered, its break-even in the table under the axes (labels beside the points collide)."""
+    frame = frame.reset_index(drop=True)
+    for framework, marker in (("tensorflow", "o"), ("torch", "s")):
+        mine = frame[frame["framework"] == framework]
+        ax.scatter(mine["compile_cold_s"], mine["speedup"], marker=marker, label=f"{palette.LABELS[framework]} cold",
+                   color=palette.colour(framework))
+        ax.scatter(mine["compile_warm_s"], mine["speedup"], marker=marker, facecolors="none",
+                   edgecolors=palette.colour(framework), label=f"{palette.LABELS[framework]} warm cache")
+    lines = []
+    for i, row in enumerate(frame.itertuples(), 1):
+        ax.annotate(str(i), (row.compile_cold_s, row.speedup), fontsize=6.5, xytext=(4, 2), textcoords="offset points")
+        steps = "never" if not np.isfinite(row.break_even_steps) else f"{row.break_even_steps:.0f} steps"
+        lines.append(f"{i}: {row.workload} {palette.SHORT[row.framework]} {row.mode}, pays after {steps}")
+    ax.set_xscale("log")
+    ax.axhline(1.0, **palette.REFERENCE_LINE)
+    ax.set_xlabel("first-call (trace/compile) time, s (log)")
+    ax.set_ylabel("speedup over eager")
+    ax.set_title("compile cost vs speedup\nbreak-even = (first call − eager first call) / step time saved", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    columns = 2 if len(lines) > 6 else 1
+    per = -(-len(lines) // columns)
+    ax.text(1.02, 0.0, "\n".join(lines[:per]), transform=ax.transAxes, fontsize=6, va="bottom", ha="left")
+    if columns > 1:
+        ax.text(1.02, -0.02, "\n".join(lines[per:]), transform=ax.transAxes, fontsize=6, va="top", ha="left")
+    plotted(ax, frame.assign(point=range(1, len(frame) + 1)), "compile cost vs speedup",
+            ids=["point", "workload", "framework", "mode"],
+            values=["compile_cold_s", "compile_warm_s", "eager_first_call_s", "speedup", "break_even_steps"])
+
+
+def retrace_cells(retraces: pd.DataFrame) -> pd.DataFrame:
+    """One row per workload × framework × mode × variant of the retrace trials: traces (TF) or
+    compiles (torch), XLA compilations (TF compiled), and the time of the whole sequence."""
+    frame = retraces.dropna(subset=["traces"]).copy()
+    if "xla_compilations" not in frame:
+        frame["xla_compilations"] = np.nan
+    frame.loc[frame["mode"] != "compiled", "xla_compilations"] = np.nan
+    order = {m: i for i, m in enumerate(palette.MODE_ORDER)}
+    frame["_fw"] = frame["framework"].map({f: i for i, f in enumerate(palette.FRAMEWORKS)})
+    frame["_mode"] = frame["mode"].map(order)
+    from fwstudy.config.trial import RETRACE_VARIANTS
+
+    rank = {(f, v): i for f, names in RETRACE_VARIANTS.items() for i, v in enumerate(names)}
+    frame["_variant"] = [rank.get((f, v), len(rank)) for f, v in zip(frame["framework"], frame["variant"], strict=True)]
+    frame = frame.sort_values(["workload", "_fw", "_mode", "_variant", "variant"]).drop(columns=["_fw", "_mode", "_variant"])
+    frame["case"] = [f"{r.workload} · {palette.SHORT[r.framework]} {r.mode} · {r.variant}" for r in frame.itertuples()]
+    return frame.reset_index(drop=True)
+
+
+def _retrace_heatmap(ax: plt.Axes, cells: pd.DataFrame) -> None:
+    """Rows: workload, framework, mode and tracing variant; columns: traces (TF) or compiles
+    (torch), and XLA compilations. A cell's colour and number are the count (median over
+    repeats); a blank cell is a count that does not apply (no XLA outside TF compiled)."""
+    columns = [("traces", "traces (TF) /\ncompiles (PT)")]
+    if cells["xla_compilations"].notna().any():
+        columns.append(("xla_compilations", "XLA\ncompilations"))
+    grid = cells[[c for c, _ in columns]].to_numpy(float)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=palette.SEQUENTIAL, aspect="auto", vmin=0,
+                      vmax=max(1.0, float(np.nanmax(grid))) if np.isfinite(grid).any() else 1.0)
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            bright = image.norm(value) > 0.6
+            ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=7, color="black" if bright else "white")
+    ax.set_xticks(range(len(columns)), [label for _, label in columns], fontsize=7)
+    ax.xaxis.tick_top()
+    _case_ticks(ax, cells)
+    plotted(ax, cells, "retracing counts", ids=["workload", "framework", "mode", "variant"],
+            values=["traces", "xla_compilations"])
+
+
+def _case_ticks(ax: plt.Axes, cells: pd.DataFrame) -> None:
+    ax.set_yticks(range(len(cells)), cells["case"], fontsize=6.5)
+    for label, framework in zip(ax.get_yticklabels(), cells["framework"], strict=True):
+        label.set_color(palette.colour(framework, 2))
+    ax.set_ylim(len(cells) - 0.5, -0.5)
+
+
+def _sequence_dots(ax: plt.Axes, cells: pd.DataFrame) -> None:
+    """The time of the whole shape sequence per row of the heat map, a dot per case."""
+    y = np.arange(len(cells))
+    colours = [palette.mode_colour(f, m) for f, m in zip(cells["framework"], cells["mode"], strict=True)]
+    ax.hlines(y, 0, cells["sequence_total_s"], colors="0.8", linewidth=1)
+    ax.scatter(cells["sequence_total_s"], y, c=colours, s=30, zorder=3, edgecolors="black", linewidths=0.4)
+    for i, value in enumerate(cells["sequence_total_s"]):
+        if np.isfinite(value):
+            ax.annotate(f"{value:.2f} s", (value, i), xytext=(5, 0), textcoords="offset points", va="center", fontsize=6)
+    ax.set_xlim(0, float(np.nanmax(cells["sequence_total_s"])) * 1.25 if cells["sequence_total_s"].notna().any() else 1)
+    ax.set_ylim(len(cells) - 0.5, -0.5)
+    ax.tick_params(axis="y", labelleft=False)
+    ax.set_xlabel("time for the whole shape sequence, s (first calls included)")
+    ax.grid(axis="x", alpha=0.3)
+    plotted(ax, cells, "cost of the shape sequence", ids=["workload", "framework", "mode", "variant"],
+            values=["sequence_total_s"])
+
+
 def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     """F4: speedup over eager, compile cost against speedup (break-even steps), and what a
-    changing input shape costs in traces/recompiles and time."""
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9.5), constrained_layout=True)
-    a, b, c, d = axes.ravel()
+    changing input shape costs in traces/recompiles and time: a heat map of the counts and a
+    dot plot of the time, one row per workload, framework, mode and tracing variant (most
+    variants belong to one framework only: grouped bars left most slots empty)."""
+    cells = retrace_cells(retraces) if len(retraces) and "traces" in retraces else pd.DataFrame()
+    rows = max(len(cells), 8)
+    fig = plt.figure(figsize=(14, 5.0 + 0.24 * rows), constrained_layout=True)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[4.6, 0.4 + 0.24 * rows])
+    a, b = top.subplots(1, 2, width_ratios=[1.0, 1.15])
+    c, d = bottom.subplots(1, 2, width_ratios=[0.5, 1.0])
     if len(speedups):
         frame = speedups.assign(variant=speedups["framework"] + " " + speedups["mode"])
         grouped_bars(a, frame, "workload", "variant", "speedup", "speedup_ci_low", "speedup_ci_high")
-        a.axhline(1.0, color="black", linewidth=0.8)
+        a.axhline(1.0, **palette.REFERENCE_LINE)
         a.set_ylabel("speedup over the same framework's eager")
-        a.set_title("steady-state speedup (ratio of medians, distribution-free interval)")
-        for framework, marker in (("tensorflow", "o"), ("torch", "s")):
-            mine = frame[frame["framework"] == framework]
-            b.scatter(mine["compile_cold_s"], mine["speedup"], marker=marker, label=f"{framework} cold",
-                      color=FRAMEWORK_COLOURS[framework][0])
-            b.scatter(mine["compile_warm_s"], mine["speedup"], marker=marker, facecolors="none",
-                      edgecolors=FRAMEWORK_COLOURS[framework][0], label=f"{framework} warm cache")
-            for row in mine.itertuples():
-                steps = "never" if not np.isfinite(row.break_even_steps) else f"{row.break_even_steps:.0f}"
-                b.annotate(f"{row.workload} {row.mode}: pays after {steps} steps", (row.compile_cold_s, row.speedup),
-                           fontsize=6, xytext=(3, 3), textcoords="offset points")
-        b.set_xscale("log")
-        b.axhline(1.0, color="black", linewidth=0.8)
-        b.set_xlabel("first-call (trace/compile) time, s (log)")
-        b.set_ylabel("speedup over eager")
-        b.set_title("compile cost vs speedup; break-even = (first call − eager first call) / step time saved")
-        b.legend(fontsize=7)
-    if len(retraces) and "traces" in retraces:
-        frame = retraces.dropna(subset=["traces"]).copy()
-        frame["case"] = frame["workload"] + " " + frame["framework"] + " " + frame["mode"]
-        # TF: tf.function traces and XLA compilations apart (XLA compiles once per concrete
-        # shape even when an input signature keeps TF at one trace); torch: dynamo's compiles.
-        if "xla_compilations" in frame:
-            counts = frame.assign(variant=frame["variant"] + " traces")
-            xla = frame[(frame["mode"] == "compiled") & frame["xla_compilations"].notna()]
-            xla = xla.assign(variant=xla["variant"] + " XLA compiles", traces=xla["xla_compilations"])
-            frame_c = pd.concat([counts, xla], ignore_index=True)
-        else:
-            frame_c = frame
-        grouped_bars(c, frame_c, "case", "variant", "traces")
-        c.set_ylabel("traces (TF), XLA compilations,\ncompiles (torch) over the sequence")
-        distinct = int(frame["distinct_shapes"].max()) if "distinct_shapes" in frame else None
-        c.set_title(f"retracing under changing shapes ({distinct} distinct shapes)")
-        c.tick_params(axis="x", rotation=30)
-        grouped_bars(d, frame, "case", "variant", "sequence_total_s")
-        d.set_ylabel("time for the whole shape sequence, s")
-        d.set_title("cost of the shape sequence (first calls included)")
-        d.tick_params(axis="x", rotation=30)
+        a.set_title("steady-state speedup\n(ratio of medians, distribution-free interval)", fontsize=9)
+        _compile_panel(b, frame)
+    else:
+        for ax in (a, b):
+            ax.text(0.5, 0.5, "no compile trials", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
+    if len(cells):
+        _retrace_heatmap(c, cells)
+        _sequence_dots(d, cells)
+        distinct = int(cells["distinct_shapes"].max()) if "distinct_shapes" in cells else None
+        bottom.suptitle(f"retracing under changing shapes ({distinct} distinct shapes): counts over the sequence "
+                        "(median over repeats) and its time", fontsize=9)
+    else:
+        for ax in (c, d):
+            ax.text(0.5, 0.5, "no retrace trials", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
     failed = failed_parity(table)
     warning = f"\nPARITY GATE FAILED for {', '.join(failed)}: not a comparison" if failed else ""
     fig.suptitle(
-        "F4 · static vs dynamic graphs" + warning + "\ncompile trials start from empty caches; inductor "
-        "compiles in the trial's process (TORCHINDUCTOR_COMPILE_THREADS=1), as XLA does\n"
-        + environment_caption(table), fontsize=9, color="red" if failed else "black",
+        wrap("F4 · static vs dynamic graphs" + warning + "\ncompile trials start from empty caches; inductor "
+             "compiles in the trial's process (TORCHINDUCTOR_COMPILE_THREADS=1), as XLA does\n"
+             + environment_caption(table), fig, 9), fontsize=9, color=palette.FAILED if failed else "black",
     )
     return fig

@@ -13,6 +13,8 @@ import pandas as pd
 from fwstudy.config.profile import Profile
 from fwstudy.deployment import runs
 from fwstudy.deployment.interop import FORWARD_TOLERANCE
+from fwstudy.figures import palette
+from fwstudy.figures.common import plotted
 
 NAME = "interoperability"
 CLAIMS = [
@@ -75,13 +77,13 @@ def draw(numbers: dict[str, pd.DataFrame]) -> plt.Figure:
         rows = pairs[pairs["workload"] == workload]
         names = list(dict.fromkeys(rows["a"]))
         grid = rows.pivot(index="a", columns="b", values="max_abs_diff").loc[names, names].to_numpy(float)
-        image = ax.imshow(np.log10(np.maximum(grid, floor)), cmap="viridis", vmin=-9, vmax=0)
+        image = ax.imshow(np.log10(np.maximum(grid, floor)), cmap=palette.SEQUENTIAL, vmin=-9, vmax=0)
         for i in range(len(names)):
             for j in range(len(names)):
                 value = grid[i, j]
                 text = "0" if value == 0 else f"{value:.0e}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="red" if value > FORWARD_TOLERANCE else "white")
+                        color=palette.FAILED if value > FORWARD_TOLERANCE else "white")
         ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
         scale = rows["logit_scale"].dropna()
@@ -92,7 +94,7 @@ def draw(numbers: dict[str, pd.DataFrame]) -> plt.Figure:
     ax = axes[-1]
     if len(graphs):
         labels = [f"{r.workload} · {r.exporter}" for r in graphs.itertuples()]
-        colours = ["#1f5aa6" if r.exporter == "torch" else "#e8710a" for r in graphs.itertuples()]
+        colours = [palette.colour("torch" if r.exporter == "torch" else "tensorflow") for r in graphs.itertuples()]
         y = np.arange(len(graphs))
         ax.barh(y, graphs["nodes"], color=colours)
         for i, r in enumerate(graphs.itertuples()):
@@ -103,6 +105,10 @@ def draw(numbers: dict[str, pd.DataFrame]) -> plt.Figure:
         ax.set_xlabel("ONNX nodes written by the exporter")
         ax.set_xlim(0, max(graphs["nodes"]) * 2.2)
     ax.set_title("exporter graphs", fontsize=9)
+    plotted(fig, pairs, "pairwise max abs logit difference", ids=["workload", "a", "b", "within_tolerance"],
+            values=["max_abs_diff", "logit_scale"])
+    if len(graphs):
+        plotted(fig, graphs, "exporter graphs", ids=["workload", "exporter", "op_types"], values=["nodes", "opset"])
     outside = numbers["outside"]
     note = (f"every pair within {FORWARD_TOLERANCE:g}" if outside.empty else
             f"{len(outside)} pair(s) above {FORWARD_TOLERANCE:g} (red)")

@@ -18,13 +18,14 @@ import pandas as pd
 from fwstudy.config.profile import Profile
 from fwstudy.convergence import measures, runs
 from fwstudy.convergence.plan import RobustnessRun
-from fwstudy.figures.common import FRAMEWORK_COLOURS, environment_caption, one_environment
+from fwstudy.figures import palette
+from fwstudy.figures.common import environment_caption, one_environment, plotted
 from fwstudy.results import stats
 
 NAME = "robustness"
 METHODS = ("saliency", "integrated_gradients")
-ATTACK_MARKERS = {"fgsm": "o", "pgd": "s"}
-ARM_STYLES = {"matched": "-", "idiomatic": "--"}
+ATTACK_MARKERS = palette.ATTACK_MARKERS
+ARM_STYLES = palette.ARM_STYLES
 CLAIMS = [
     "From the same weights, both frameworks' FGSM/PGD accuracies and attributions agree "
     "(implementation check).",
@@ -184,8 +185,10 @@ def _draw_accuracy(ax: plt.Axes, accuracy: pd.DataFrame, workload: str) -> None:
         low = (group["median"] - group["ci_low"]).fillna(0).clip(lower=0)
         high = (group["ci_high"] - group["median"]).fillna(0).clip(lower=0)
         ax.errorbar(group["epsilon"], group["median"], yerr=[low, high], linestyle=ARM_STYLES[arm],
-                    marker=ATTACK_MARKERS[attack], color=FRAMEWORK_COLOURS[framework][0 if attack == "fgsm" else 2],
+                    marker=ATTACK_MARKERS[attack], color=palette.colour(framework, 0 if attack == "fgsm" else 2),
                     capsize=2, linewidth=0.9, markersize=3, label=f"{framework} {arm} {attack}")
+    plotted(ax, rows, "accuracy under attack", ids=["workload", "arm", "framework", "attack", "epsilon"],
+            values=["median", "ci_low", "ci_high", "confidence", "n"])
     n = int(rows["n"].min())
     level = rows["confidence"].min()
     interval = f"interval reaches ≥ {level:.0%}" if n >= 2 else "one seed: no interval"
@@ -200,8 +203,7 @@ def _draw_agreement(ax: plt.Axes, agreement: pd.DataFrame, workload: str) -> Non
         ax.text(0.5, 0.5, "no attribution pairs", ha="center", transform=ax.transAxes)
         return
     groups, labels, colours = [], [], []
-    palette = {("saliency", "matched"): "#4c72b0", ("saliency", "idiomatic"): "#9ab5dd",
-               ("integrated_gradients", "matched"): "#55a868", ("integrated_gradients", "idiomatic"): "#a8d5b1"}
+    drawn = []
     for measure in measures.MEASURES:
         for method in METHODS:
             for arm in ("matched", "idiomatic"):
@@ -210,12 +212,15 @@ def _draw_agreement(ax: plt.Axes, agreement: pd.DataFrame, workload: str) -> Non
                     continue
                 groups.append(values.dropna().to_numpy())
                 labels.append(f"{measure}\n{'IG' if method != 'saliency' else 'sal.'} {arm[:5]}")
-                colours.append(palette[(method, arm)])
+                colours.append(palette.METHOD_COLOURS[(method, arm)])
+                drawn.append(rows[(rows["measure"] == measure) & (rows["method"] == method) & (rows["arm"] == arm)])
     parts = ax.boxplot(groups, patch_artist=True, widths=0.6)
     for patch, colour in zip(parts["boxes"], colours, strict=True):
         patch.set_facecolor(colour)
     ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=5, rotation=90)
     ax.set_ylabel("TF vs PT agreement per digit")
+    plotted(ax, pd.concat(drawn).rename(columns={"value": "agreement"}), "attribution agreement per digit",
+            ids=["workload", "arm", "method", "measure", "seed", "sample"], values=["agreement"])
     ax.set_title("attribution agreement\n(Pearson, Spearman, top-k, sign)", fontsize=9)
     ax.set_ylim(-0.05 if min(np.nanmin(g) for g in groups if g.size) >= 0 else -1.05, 1.05)
 
@@ -243,7 +248,7 @@ def _draw_maps(fig: plt.Figure, inner, attributions: pd.DataFrame, workload: str
                 continue
             if j == 0:
                 side = int(round(np.sqrt(images[i].size)))
-                ax.imshow(images[i].reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+                ax.imshow(images[i].reshape(side, side), cmap=palette.GREYS, vmin=0, vmax=1)
                 continue
             framework = "tensorflow" if j == 1 else "torch"
             maps = {}
@@ -256,4 +261,7 @@ def _draw_maps(fig: plt.Figure, inner, attributions: pd.DataFrame, workload: str
                 continue
             # One colour scale for both frameworks' maps of a digit: equal colours, equal values.
             scale = max(float(np.abs(v).max()) for v in maps.values() if v.size) or 1.0
-            ax.imshow(values.reshape(side, side), cmap="RdBu_r", vmin=-scale, vmax=scale)
+            ax.imshow(values.reshape(side, side), cmap=palette.DIVERGING, vmin=-scale, vmax=scale)
+            part = rows[(rows["framework"] == framework) & (rows["seed"] == seed) & (rows["sample"] == i)]
+            plotted(ax, part.rename(columns={"value": "attribution"}), "Integrated Gradients maps",
+                    ids=["workload", "arm", "framework", "seed", "sample", "feature"], values=["attribution"])

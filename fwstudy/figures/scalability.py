@@ -27,7 +27,7 @@ import pandas as pd
 
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig, default_threads, modes_for
-from fwstudy.figures import common
+from fwstudy.figures import common, palette
 from fwstudy.results import stats
 
 NAME = "scalability"
@@ -239,9 +239,9 @@ def workers_vs_threads(eff: pd.DataFrame, threads_per_worker: int) -> pd.DataFra
 
 # Drawing: from the efficiency table above (itself built from the tidy results only).
 
-MODE_STYLES = {"eager": "-", "graph": ":", "compiled": "--", "fit": "-."}
-SCALING_STYLES = {"strong": "-", "weak": "--"}
-MARKERS = {"strong": "o", "weak": "s"}
+MODE_STYLES = palette.MODE_STYLES
+SCALING_STYLES = palette.SCALING_STYLES
+MARKERS = palette.SCALING_MARKERS
 
 
 def _variant(framework: str, mode: str) -> str:
@@ -251,7 +251,7 @@ def _variant(framework: str, mode: str) -> str:
 def _palette(table: pd.DataFrame) -> dict[str, str]:
     variants = sorted({_variant(f, m) for f, m in zip(table["framework"], table["mode"], strict=True)},
                       key=lambda v: (v.split()[0], common.MODE_ORDER.index(v.split()[1])))
-    return common.variant_palette(variants)
+    return palette.variant_palette(variants)
 
 
 def _errors(rows: pd.DataFrame, column: str, low: str, high: str):
@@ -269,6 +269,8 @@ def _curve(ax: plt.Axes, rows: pd.DataFrame, column: str, colour: str, style: st
     yerr = _errors(rows, column, *err) if err else None
     ax.errorbar(rows["x"], rows[column], yerr=yerr, color=colour, linestyle=style, marker=marker,
                 markersize=4, capsize=2, label=label)
+    common.plotted(ax, rows.assign(curve=label), column, ids=["sweep", "x_label", "curve", "framework", "mode", "x"],
+                   values=[column, *(err or ())])
 
 
 def _log2_axis(ax: plt.Axes, xs: pd.Series) -> None:
@@ -292,8 +294,10 @@ def _cores_line(ax: plt.Axes, x: float | None, text: str) -> None:
     left, right = ax.get_xlim()
     ax.set_xlim(min(left, x * 0.9), max(right, x * 1.1))  # keep the line in view
     ax.axvline(x, color="0.3", linestyle=":", linewidth=1)
-    ax.annotate(text, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -10),
-                textcoords="offset points", fontsize=7, color="0.3")
+    # Left of the line, inside the axes: the line sits at the right end of most sweeps, and a
+    # label right of it ran into the next panel.
+    ax.annotate(text, (x, 1), xycoords=("data", "axes fraction"), xytext=(-3, -10),
+                textcoords="offset points", fontsize=7, color="0.3", ha="right")
 
 
 def _empty(ax: plt.Axes, text: str) -> None:
@@ -302,7 +306,7 @@ def _empty(ax: plt.Axes, text: str) -> None:
     ax.set_yticks([])
 
 
-def sweep_panels(axes: list[plt.Axes], eff: pd.DataFrame, sweep: str, palette: dict[str, str],
+def sweep_panels(axes: list[plt.Axes], eff: pd.DataFrame, sweep: str, colours: dict[str, str],
                  cores: int | None) -> None:
     """Throughput (top) and speedup or efficiency (bottom) along one sweep."""
     rows = eff[eff["sweep"] == sweep]
@@ -314,16 +318,16 @@ def sweep_panels(axes: list[plt.Axes], eff: pd.DataFrame, sweep: str, palette: d
     for (framework, mode), curve in rows.groupby(["framework", "mode"], sort=False):
         variant = _variant(framework, mode)
         style = MODE_STYLES.get(mode, "-")
-        _curve(top, curve, "throughput", palette[variant], style, "o", variant,
+        _curve(top, curve, "throughput", colours[variant], style, "o", variant,
                ("throughput_ci_low", "throughput_ci_high"))
-        _curve(bottom, curve, "efficiency", palette[variant], style, "o", variant,
+        _curve(bottom, curve, "efficiency", colours[variant], style, "o", variant,
                ("efficiency_ci_low", "efficiency_ci_high"))
     label = rows["x_label"].iloc[0]
     _log_if_wide(top, rows["throughput"])
     top.set_title(f"throughput vs {label}", fontsize=9)
     top.set_ylabel("samples/s (median)")
     basis = rows["basis"].iloc[0]
-    bottom.axhline(1.0, color="black", linewidth=0.8)
+    bottom.axhline(1.0, **palette.REFERENCE_LINE)
     if sweep == "threads":
         bottom.set_ylabel("efficiency = speedup / (t / t0)")
     elif basis == "achieved_gflops":
@@ -337,7 +341,7 @@ def sweep_panels(axes: list[plt.Axes], eff: pd.DataFrame, sweep: str, palette: d
             _cores_line(ax, cores, f"{cores} cores")
 
 
-def data_parallel_panels(axes: list[plt.Axes], eff: pd.DataFrame, palette: dict[str, str],
+def data_parallel_panels(axes: list[plt.Axes], eff: pd.DataFrame, colours: dict[str, str],
                          cores: int | None, threads_per_worker: int) -> None:
     """Throughput and efficiency vs workers (strong solid, weak dashed), and the all-reduce
     times; the dotted line marks workers x threads = the machine's cores."""
@@ -351,20 +355,20 @@ def data_parallel_panels(axes: list[plt.Axes], eff: pd.DataFrame, palette: dict[
         variant = _variant(framework, mode)
         label = f"{variant}, {sweep}"
         style, marker = SCALING_STYLES[sweep], MARKERS[sweep]
-        _curve(throughput, curve, "throughput", palette[variant], style, marker, label,
+        _curve(throughput, curve, "throughput", colours[variant], style, marker, label,
                ("throughput_ci_low", "throughput_ci_high"))
-        _curve(efficiency, curve, "efficiency", palette[variant], style, marker, label,
+        _curve(efficiency, curve, "efficiency", colours[variant], style, marker, label,
                ("efficiency_ci_low", "efficiency_ci_high"))
         multi = curve[curve["x"] > 1]
-        _curve(comm, multi, "allreduce_isolated_ms", palette[variant], style, marker,
+        _curve(comm, multi, "allreduce_isolated_ms", colours[variant], style, marker,
                f"{label}: all-reduce alone")
-        _curve(comm, multi, "allreduce_ms", palette[variant], style, "x",
+        _curve(comm, multi, "allreduce_ms", colours[variant], style, "x",
                f"{label}: in-step (DDP hook)")
     _log_if_wide(throughput, rows["throughput"])
     throughput.set_title("data parallel: global throughput vs workers", fontsize=9)
     throughput.set_ylabel("samples/s (median)")
     efficiency.set_title("scaling efficiency = throughput / (N x one worker's)", fontsize=9)
-    efficiency.axhline(1.0, color="black", linewidth=0.8)
+    efficiency.axhline(1.0, **palette.REFERENCE_LINE)
     efficiency.set_ylabel("efficiency")
     comm.set_title("gradient all-reduce time per step\n(alone: same method both sides; in-step: PyTorch only,\n"
                    "TensorFlow exposes no in-step communication time)", fontsize=8)
@@ -382,11 +386,11 @@ def draw(table: pd.DataFrame, eff: pd.DataFrame, cores: int | None,
                        threads_per_worker: int = 1) -> plt.Figure:
     """F3: throughput and efficiency along the batch, thread and width sweeps (per framework
     and mode), and data-parallel throughput, efficiency and all-reduce time vs workers."""
-    palette = _palette(eff) if len(eff) else {}
+    colours = _palette(eff) if len(eff) else {}
     fig, axes = plt.subplots(3, 3, figsize=(15, 12), constrained_layout=True)
     for column, sweep in enumerate(("batch", "threads", "width")):
-        sweep_panels([axes[0, column], axes[1, column]], eff, sweep, palette, cores)
-    data_parallel_panels(list(axes[2]), eff, palette, cores, threads_per_worker)
+        sweep_panels([axes[0, column], axes[1, column]], eff, sweep, colours, cores)
+    data_parallel_panels(list(axes[2]), eff, colours, cores, threads_per_worker)
     for ax in axes.flat:
         if ax.lines:
             ax.legend(fontsize=6, loc="best")
