@@ -1,6 +1,6 @@
 """A small project folder for the report's tests: a profile, stored training trials (written
 through the real results store), one figure with its CSV, one figure without, and one executed
-notebook. Building the report on it takes seconds, not a study run."""
+notebook (and one broken one). Building the report on it takes seconds, not a study run."""
 
 from __future__ import annotations
 
@@ -68,4 +68,5 @@ def make_project(root: Path) -> str:
     notebooks.mkdir(parents=True)
     nbformat, notebook = _notebook(png)
     nbformat.write(notebook, notebooks / "01_training_speed.ipynb")
+    (notebooks / "03_scalability.ipynb").write_text("{ not a notebook")  # shown, never a crash
     return PROFILE

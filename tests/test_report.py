@@ -70,6 +70,7 @@ def test_figures_and_notebooks_copied_linked_and_missing_shown(report):
     notebook = (out / "notebooks" / "01_training_speed.html").read_text()
     assert "step times" in notebook and "data:image/png;base64" in notebook
     assert "not run: build/mini/notebooks/02_resource_usage.ipynb does not exist" in page
+    assert "could not render 03_scalability.ipynb" in page
     # every link and image is relative to the report folder (it can be zipped) and exists
     for target in re.findall(r'(?:src|href)="([^"#][^"]*)"', page):
         assert not target.startswith(("/", "file:", "http")), target

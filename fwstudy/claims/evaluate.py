@@ -351,14 +351,17 @@ def _group_keys(rows: pd.DataFrame, metric: Mapping[str, Any]) -> list[str]:
             and rows[c].notna().any()]
 
 
-def _label(key: tuple, keys: list[str]) -> str:
+def _label(key: tuple, keys: list[str], varying: set[str]) -> str:
+    """The configuration's name: the keys that differ between the query's configurations (the
+    rest are the same for all and stated once, as conditions); the workload always."""
     parts = []
     for name, value in zip(keys, key, strict=True):
-        if name in ("fingerprint", "device") or (isinstance(value, float) and math.isnan(value)):
+        if name not in varying and name != "workload":
             continue
-        if name == "workload_params":
-            continue  # a sweep's shape change shows in its own key; the JSON is too long to read
-        parts.append(f"{name}={value}")
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        label = {"fingerprint": "environment", "workload_params": "shape"}.get(name, name)
+        parts.append(f"{label}={value}")
     return ", ".join(parts) or "all"
 
 
@@ -372,6 +375,11 @@ def configurations(claim: Claim, rows: pd.DataFrame, confidence: float,
     keys = _group_keys(rows, metric)
     pairing = metric.get("pairing", "blocks")
     scale = metric.get("scale", "log")
+    # a key varies when one workload has several values of it (each workload's own default
+    # batch or shape is not a difference between configurations worth naming)
+    within = rows.groupby("workload", dropna=False) if "workload" in rows else None
+    varying = {k for k in keys if (within[k].nunique(dropna=False).max() if within is not None
+                                   else rows[k].nunique(dropna=False)) > 1}
     records = []
     grouped = rows.groupby(keys, dropna=False, sort=True) if keys else [((), rows)]
     for key, group in grouped:
@@ -392,7 +400,7 @@ def configurations(claim: Claim, rows: pd.DataFrame, confidence: float,
                 limit = float(rule["threshold"])
             numbers = threshold_group(group, limit, pairing == "deterministic", confidence)
             used = group
-        records.append({"configuration": _label(key, keys), **numbers,
+        records.append({"configuration": _label(key, keys, varying), **numbers,
                         "trial_ids": sorted(set(used["trial_id"])) if "trial_id" in used else []})
     return pd.DataFrame(records)
 
