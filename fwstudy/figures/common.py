@@ -302,8 +302,9 @@ def per_workload_figure(
 
 
 def grouped_bars(ax: plt.Axes, frame: pd.DataFrame, group: str, hue: str, value: str,
-                  low: str | None = None, high: str | None = None) -> None:
-    """Bars of ``value`` per ``group`` on the x axis, one bar per ``hue``, optional CI."""
+                  low: str | None = None, high: str | None = None, panel: str | None = None) -> None:
+    """Bars of ``value`` per ``group`` on the x axis, one bar per ``hue``, optional CI;
+    ``panel`` names them in the figure's CSV."""
     groups = list(dict.fromkeys(frame[group]))
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(1, len(hues))
@@ -317,8 +318,9 @@ def grouped_bars(ax: plt.Axes, frame: pd.DataFrame, group: str, hue: str, value:
             ax.errorbar(x, mine[value], yerr=err, fmt="none", ecolor="black", capsize=2)
     ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
     ax.legend(fontsize=7)
-    drawn = frame[[group, hue, value, *(c for c in (low, high) if c)]].dropna(subset=[value])
-    plotted(ax, drawn, ax.get_title() or value, ids=[group, hue], values=[value, *(c for c in (low, high) if c)])
+    ids = [group, hue, *(c for c in ("framework", "mode") if c in frame)]
+    drawn = frame[[*dict.fromkeys(ids), value, *(c for c in (low, high) if c)]].dropna(subset=[value])
+    plotted(ax, drawn, panel or value, ids=ids, values=[value, *(c for c in (low, high) if c)])
 
 
 # --- what a figure plotted, and saving -----------------------------------------------------------

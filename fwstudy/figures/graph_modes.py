@@ -269,7 +269,8 @@ def draw(speedups: pd.DataFrame, retraces: pd.DataFrame, table: pd.DataFrame) ->
     c, d = bottom.subplots(1, 2, width_ratios=[0.5, 1.0])
     if len(speedups):
         frame = speedups.assign(variant=speedups["framework"] + " " + speedups["mode"])
-        grouped_bars(a, frame, "workload", "variant", "speedup", "speedup_ci_low", "speedup_ci_high")
+        grouped_bars(a, frame, "workload", "variant", "speedup", "speedup_ci_low", "speedup_ci_high",
+                     panel="steady-state speedup over eager")
         a.axhline(1.0, **palette.REFERENCE_LINE)
         a.set_ylabel("speedup over the same framework's eager")
         a.set_title("steady-state speedup\n(ratio of medians, distribution-free interval)", fontsize=9)
