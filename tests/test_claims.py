@@ -161,6 +161,11 @@ def test_an_effect_inside_the_noise_floor_names_no_winner():
     noisy = evaluate(pd.DataFrame(_paired(0.9, aa_noise=0.35)), [claim], CONFIDENCE)[0]
     assert noisy.groups["noise_floor"].iloc[0] > abs(math.log(0.9))
     assert noisy.verdict == "inconclusive"
+    # "differ": inside the noise floor is no evidence of a tie either (only an interval within
+    # min_effect of parity contradicts a claimed difference)
+    differ = Claim(**{**_speed_claim().__dict__, "rule": {"kind": "compare", "expect": "differ", "min_effect": 1.05}})
+    assert _verdict(differ, pd.DataFrame(_paired(0.9, aa_noise=0.35))) == "inconclusive"
+    assert _verdict(differ, pd.DataFrame(_paired(1.0, aa_noise=0.35))) == "contradicted"
     # min_effect: a 10% effect does not meet a 1.25 minimum either
     assert _verdict(_speed_claim(min_effect=1.25), pd.DataFrame(_paired(0.9, 0.0005))) == "inconclusive"
 

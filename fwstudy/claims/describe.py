@@ -59,6 +59,9 @@ def rule_text(claim: Claim, confidence: float) -> str:
         direction = {"lower": "below", "higher": "above", "differ": "away from"}[rule["expect"]]
         body = (f"{quantity(claim)} {direction} {parity} {level}, the effect beyond both the "
                 f"noise floor and {effect}" + (" (ratio)" if log else ""))
+        if rule["expect"] == "differ":
+            body += (f"; against it when the whole interval lies within {effect}"
+                     + (" (ratio) of parity" if log else " of parity"))
     return (f"Per configuration: {body}. Supported when at least {quorum:.0%} of the "
             f"configurations with an interval back it and none goes against; contradicted the "
             f"other way round; mixed when both occur; not measured without data.")

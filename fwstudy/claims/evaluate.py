@@ -462,7 +462,10 @@ def outcome(row: Mapping[str, Any], claim: Claim, confidence: float, alpha: floa
         return "for" if a_lower else "against" if a_higher else "undecided"
     if rule["expect"] == "higher":
         return "for" if a_higher else "against" if a_lower else "undecided"
-    inside = -margin <= low and high <= margin  # differ: a tie inside the floor goes against
+    # differ: against only when the whole interval shows the effect smaller than the claim's
+    # min_effect (a demonstrated tie); inside the noise floor alone is no evidence of a tie
+    tie = _margin(rule, scale, 0.0)
+    inside = tie > 0 and -tie <= low and high <= tie
     return "for" if (a_higher or a_lower) else "against" if inside else "undecided"
 
 
