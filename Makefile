@@ -9,6 +9,9 @@ $(error PROFILE='$(PROFILE)' is not a plain profile name (letters, digits, - and
 endif
 PARAMS := parameters/$(PROFILE).yaml
 FORCE ?= 0
+# Dask scheduler for the trials of figures/batch (empty: run here, or the profile's scheduler).
+SCHEDULER ?=
+BATCH_OPTIONS = $(if $(filter 1 true yes,$(FORCE)),--force) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 # RETRY_FAILED=1 (or true/yes): re-measure stored trials that failed or timed out (an env variable
 # read by fwstudy.harness.batch, passed to the notebooks by `figures`).
 RETRY_FAILED ?=
@@ -43,11 +46,13 @@ endif
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast figures overhead lab lint clean distclean venv-rebuild
+.PHONY: help venv test test-fast figures batch plan overhead lab lint clean distclean venv-rebuild
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: PROFILE=smoke|quick|full (default quick), FORCE=1 re-measures,"
+	@echo "             PARAMS=\"parameters/a.yaml parameters/b.yaml\" (batch; default the profile's file),"
+	@echo "             SCHEDULER=tcp://host:8786 (send trials to a Dask cluster; default: run here),"
 	@echo "             RETRY_FAILED=1 re-measures the trials that failed or timed out,"
 	@echo "             EXTRAS=cpu,dev|gpu,dev (default: what .venv was built with, else cpu,dev),"
 	@echo "             PYTHON=python3.11 (the interpreter that creates .venv)"
@@ -83,21 +88,17 @@ test-fast: $(STAMP) ## unit tests only (no framework trials, no notebooks)
 	$(PY) -m pytest -m "not slow"
 
 figures: $(STAMP) ## run every notebook on PROFILE: build/<profile>/notebooks/, figures/<profile>/
-	@$(PY) -m fwstudy check-profile $(PARAMS)
-	@mkdir -p $(OUT_NOTEBOOKS) $(OUT_FIGURES)
-	@# Only the profile's name goes in: each notebook reads parameters/<profile>.yaml itself, so
-	@# papermill has no key to warn about (papermill -f file.yaml still works for batch runs).
-	@failed=""; \
-	for nb in $(NOTEBOOKS); do \
-	  out="$(OUT_NOTEBOOKS)/$$(basename $$nb)"; \
-	  echo "==> $$nb (profile $(PROFILE)) -> $$out"; \
-	  RETRY_FAILED="$(RETRY_FAILED)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m papermill "$$nb" "$$out" \
-	    -p profile $(PROFILE) $(if $(filter 1 true yes,$(FORCE)),-p force True) \
-	    --log-output --progress-bar --request-save-on-cell-execute \
-	    || failed="$$failed $$nb"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "make figures: failed notebooks:$$failed (see the papermill errors above)"; exit 1; fi; \
-	echo "figures written to $(OUT_FIGURES)/; executed notebooks in $(OUT_NOTEBOOKS)/; results in results/$(PROFILE)/"
+	@# fwstudy batch: papermill per notebook, skipping those whose inputs (code, parameters,
+	@# the results they read) are unchanged since their last successful run (FORCE=1 runs all).
+	@RETRY_FAILED="$(RETRY_FAILED)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fwstudy batch \
+	  --params $(PARAMS) --notebooks $(NOTEBOOKS) $(BATCH_OPTIONS)
+
+batch: $(STAMP) ## papermill over notebooks x parameter files: make batch PARAMS="parameters/smoke.yaml parameters/quick.yaml"
+	@RETRY_FAILED="$(RETRY_FAILED)" PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m fwstudy batch \
+	  --params $(PARAMS) --notebooks $(NOTEBOOKS) $(BATCH_OPTIONS)
+
+plan: $(STAMP) ## list the trials a run of PROFILE would measure, with estimated times
+	@$(PY) -m fwstudy plan --profile $(PROFILE)
 
 # The report only reads results/<profile>/, figures/<profile>/ and build/<profile>/notebooks/
 # (FWSTUDY_ROOT=<dir> reads another checkout's): it measures nothing and imports no framework.

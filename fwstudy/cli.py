@@ -1,5 +1,6 @@
 """``python -m fwstudy``: run one trial, list workloads, check a workload's parity, check a
-parameter file.
+parameter file, run the notebooks over parameter files (``batch``), list what a run would
+measure (``plan``).
 
 Every bad input ends in one line on stderr naming the valid choices and exit status 2; the
 parent process never imports a framework.
@@ -137,6 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-profile", help="validate a papermill parameter file")
     check.add_argument("path")
+
+    batch = sub.add_parser(
+        "batch", help="run the notebooks over parameter files with papermill (resumable; "
+        "notebooks whose inputs are unchanged are not executed again)",
+    )
+    batch.add_argument("--params", nargs="+", required=True, metavar="FILE",
+                       help="parameter files (or profile names), e.g. parameters/quick.yaml")
+    batch.add_argument("--notebooks", nargs="*", metavar="NOTEBOOK",
+                       help="notebook paths or names (default: every notebook in notebooks/)")
+    batch.add_argument("--force", action="store_true", help="execute every notebook and measure every trial again")
+    batch.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="send the trials to this Dask scheduler (default: $FWSTUDY_SCHEDULER, "
+                       "else the profile's scheduler, else run here)")
+
+    plan = sub.add_parser("plan", help="list the trials a run of the notebooks would measure, with estimated times")
+    plan.add_argument("--profile", required=True, help="a profile in parameters/ or a path to a YAML file")
 
     return parser
 
@@ -302,6 +319,14 @@ def dispatch(argv: list[str]) -> int:
             return cmd_parity(args)
         if args.command == "check-profile":
             return cmd_check_profile(args.path)
+        if args.command == "batch":
+            from fwstudy.pipeline import execute
+
+            return execute.run(args.params, args.notebooks, force=args.force, scheduler=args.scheduler)
+        if args.command == "plan":
+            from fwstudy.pipeline import plan
+
+            return plan.report(args.profile)
     except BadInput as exc:
         print(f"fwstudy: error: {exc}", file=sys.stderr)
         return 2

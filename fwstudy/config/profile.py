@@ -131,6 +131,9 @@ class Profile:
     # Threads above this host's logical cores (threads, sweep_threads, dp workers x threads per
     # worker) measure the scheduler, not the frameworks: an error unless asked for here.
     oversubscribe: bool = False
+    # A Dask scheduler (tcp://host:8786) whose workers measure the trials (fwstudy.cluster);
+    # None: run here. $FWSTUDY_SCHEDULER (make batch SCHEDULER=...) overrides it.
+    scheduler: str | None = None
     force: bool = False
     results_dir: str | None = None
     figures_dir: str | None = None
@@ -195,6 +198,10 @@ class Profile:
         for name in ("force", "parity_gate", "oversubscribe"):
             if not isinstance(getattr(self, name), bool):
                 raise BadInput(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.scheduler is not None:
+            from fwstudy.cluster.client import check_address
+
+            check_address(self.scheduler)
         self._check_cores()
 
     def _check_cores(self) -> None:

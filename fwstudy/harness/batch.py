@@ -1,6 +1,8 @@
 """Run a list of trials into a store: reuse what is measured, save each trial as it ends.
 
-``measure(profile, configs)`` is the one call a notebook makes to get its trials.
+``measure(profile, configs)`` is the one call a notebook makes to get its trials. With a Dask
+scheduler (``$FWSTUDY_SCHEDULER`` or the profile's ``scheduler``) the trials go to that cluster
+(``fwstudy.cluster``) and their records come back here to be stored; without one they run here.
 
 ``RETRY_FAILED=1`` (also ``true``/``yes``) in the environment re-measures every stored trial
 whose status is not ``ok`` (``make figures RETRY_FAILED=1`` passes it to the notebooks)."""
@@ -11,7 +13,8 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -32,6 +35,56 @@ def retry_failed() -> bool:
     return os.environ.get("RETRY_FAILED", "").strip().lower() in ("1", "true", "yes")
 
 
+# Runs the trials it is given and yields (position in its list, record) as each one ends.
+Execute = Callable[[list[TrialConfig]], Iterator[tuple[int, dict]]]
+
+
+def reason_to_measure(
+    config: TrialConfig,
+    record: dict[str, Any] | None,
+    *,
+    run_id: str | None,
+    force: bool,
+    retry: bool,
+    cluster: bool = False,
+) -> str | None:
+    """Why the trial must be measured now ("new", "forced", ...), or None to reuse ``record``
+    (its stored record, None when it has none). ``fwstudy plan`` asks the same question.
+
+    A record measured on a host that ran several cluster workers at once is reused only by
+    another cluster run (so such a batch resumes); a local run measures it again, since no
+    figure uses it (``results.store.exclusive_hosts``)."""
+    if record is None:
+        return "new"
+    if run_id and record.get("run_id") == run_id:
+        return None  # measured earlier in this run (by another notebook): never twice
+    if force:
+        return "forced"
+    if not cluster and record.get("env", {}).get("shared_host"):
+        return "shared host"
+    if record["status"] == "ok":
+        return None
+    if retry:
+        return "RETRY_FAILED"
+    if record["config"].get("timeout_s") != config.timeout_s:
+        return "timeout changed"
+    return None
+
+
+def stored_record(
+    store: ResultStore, config: TrialConfig, version: str, fingerprints: Iterable[str] = ()
+) -> tuple[str, dict[str, Any] | None]:
+    """The trial's id and stored record: under this host's fingerprint, else under one of
+    ``fingerprints`` (the hosts of a cluster, whose ids hash their own environment); the
+    local id and None when it is stored under none."""
+    local = config.identity(version)
+    for trial_id in dict.fromkeys([local, *(config.identity(version, f) for f in fingerprints)]):
+        record = store.measured(trial_id)
+        if record is not None:
+            return trial_id, record
+    return local, None
+
+
 def run_batch(
     configs: Sequence[TrialConfig],
     store: ResultStore,
@@ -39,6 +92,8 @@ def run_batch(
     force: bool = False,
     progress: Callable[[str], None] = _print,
     run: Callable[[TrialConfig], dict] = run_trial,
+    execute: Execute | None = None,
+    fingerprints: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Measure every config not yet in ``store`` (all of them when ``force``) and return the
     tidy table of the whole batch. A failed trial is saved like any other and the batch goes on.
@@ -53,11 +108,16 @@ def run_batch(
     code is a new trial. Within one ``make`` run (``FWSTUDY_RUN_ID``) no trial is measured twice,
     so notebooks that share trials re-measure them once when forced or retrying.
 
+    ``execute`` runs the trials elsewhere (a Dask cluster, ``fwstudy.cluster``) and yields
+    their records as they end, in any order; each is stored the moment it arrives. A trial is
+    then also found under ``fingerprints``, the environments of the cluster's hosts.
+
     The store must be writable (checked before anything is measured) and is locked for the
     batch (``ResultStore.lock``): a second run on the same store waits for this one."""
     store.check_writable()
     with store.lock(progress=progress):
-        return _run_batch(configs, store, force=force, progress=progress, run=run)
+        return _run_batch(configs, store, force=force, progress=progress, run=run, execute=execute,
+                          fingerprints=list(fingerprints))
 
 
 def _run_batch(
@@ -67,35 +127,25 @@ def _run_batch(
     force: bool,
     progress: Callable[[str], None],
     run: Callable[[TrialConfig], dict],
+    execute: Execute | None,
+    fingerprints: list[str],
 ) -> pd.DataFrame:
     version = code_version()
-    ids = [config.identity(version) for config in configs]
     run_id = os.environ.get("FWSTUDY_RUN_ID")
     retry = retry_failed()
     quarantined_before = len(store.quarantined)
-
-    def why(config: TrialConfig, trial_id: str) -> str | None:
-        """Why the trial must be measured now ("new", "forced", ...), or None to reuse it."""
-        record = store.measured(trial_id)
-        if record is None:
-            return "new"
-        if run_id and record.get("run_id") == run_id:
-            return None  # measured earlier in this run (by another notebook): never twice
-        if force:
-            return "forced"
-        if record["status"] == "ok":
-            return None
-        if retry:
-            return "RETRY_FAILED"
-        if record["config"].get("timeout_s") != config.timeout_s:
-            return "timeout changed"
-        return None
-
-    reasons = {i: why(config, tid) for i, (config, tid) in enumerate(zip(configs, ids, strict=True))}
+    found = [stored_record(store, config, version, fingerprints) for config in configs]
+    ids = [trial_id for trial_id, _ in found]
+    reasons = {
+        i: reason_to_measure(config, record, run_id=run_id, force=force, retry=retry, cluster=execute is not None)
+        for i, (config, (_, record)) in enumerate(zip(configs, found, strict=True))
+    }
     todo = [i for i, reason in reasons.items() if reason]
     reused = len(configs) - len(todo)
-    counts = {r: sum(1 for i in todo if reasons[i] == r) for r in ("forced", "RETRY_FAILED", "timeout changed")}
+    kinds = ("forced", "shared host", "RETRY_FAILED", "timeout changed")
+    counts = {r: sum(1 for i in todo if reasons[i] == r) for r in kinds}
     details = [f"{counts['forced']} forced"] if counts["forced"] else []
+    details += [f"{counts['shared host']} measured on a shared host"] if counts["shared host"] else []
     details += [f"{counts[r]} not-ok retried ({r})" for r in ("RETRY_FAILED", "timeout changed") if counts[r]]
     if len(store.quarantined) > quarantined_before:
         details.append(f"{len(store.quarantined) - quarantined_before} bad files quarantined")
@@ -104,20 +154,23 @@ def _run_batch(
         + (f" ({'; '.join(details)})" if details else "")
     )
     failed = 0
-    started = time.monotonic()
-    for n, index in enumerate(todo, 1):
+    started = begin = time.monotonic()
+    pending = [configs[i] for i in todo]
+    results = execute(pending) if execute else ((k, run(config)) for k, config in enumerate(pending))
+    for n, (k, record) in enumerate(results, 1):
+        index = todo[k]
         config = configs[index]
-        begin = time.monotonic()
-        record = run(config)
         record["run_id"] = run_id
         store.save(record)
-        took = time.monotonic() - begin
+        ids[index] = record["trial_id"]  # a cluster host's own id (its fingerprint)
+        took, begin = time.monotonic() - begin, time.monotonic()
         if record["status"] == "ok":
             outcome = f"ok, {record['metrics']['step_time_ms_median']:.2f} ms/step"
         else:
             failed += 1
             outcome = f"{record['status'].upper()}: {str(record['error']).splitlines()[0]}"
-        progress(f"[{n}/{len(todo)}] {config.label()} r{config.repeat}: {outcome} ({took:.0f} s)")
+        where = f" on {record['dask'].get('hostname') or record['dask'].get('worker')}" if record.get("dask") else ""
+        progress(f"[{n}/{len(todo)}] {config.label()} r{config.repeat}: {outcome}{where} ({took:.0f} s)")
     if todo:
         progress(
             f"measured {len(todo)} trials in {time.monotonic() - started:.0f} s"
@@ -142,13 +195,21 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
 
     The results folder is checked for writability before anything is measured (the parity
     gate included), and the store is locked from the first verdict to the last trial
-    (``ResultStore.lock``)."""
+    (``ResultStore.lock``).
+
+    With a scheduler address (``fwstudy.cluster.client.scheduler_address``) the trials run on
+    that Dask cluster, one per worker at a time, each in a fresh process there; the parity
+    gate still runs here. The cluster is reached, and its workers checked, before any trial."""
+    from fwstudy.cluster.client import scheduler_address
     from fwstudy.harness import lifeline
     from fwstudy.parity.verdict import workload_verdict
 
+    address = scheduler_address(profile.scheduler)
     lifeline.sweep_stale()  # compile caches and temp folders left by runs that were killed
     store = ResultStore(paths.results_dir(profile.profile, profile.results_dir))
     store.check_writable()
+    if address:
+        return _measure_on_cluster(profile, configs, store, address)
     with store.lock(progress=_print):
         verdicts = {
             workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
@@ -164,5 +225,31 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
                 return record
 
             table = run_batch(configs, store, force=profile.force, run=run)
+    return with_parity(table, verdicts)
+
+
+def with_parity(table: pd.DataFrame, verdicts: dict[str, dict]) -> pd.DataFrame:
     passed = {w: v["passed"] for w, v in verdicts.items()}
     return table.assign(parity_passed=table["workload"].map(passed) if passed else None)
+
+
+def _measure_on_cluster(profile: Profile, configs: list[TrialConfig], store: ResultStore, address: str) -> pd.DataFrame:
+    """``measure`` with the trials sent to the Dask scheduler at ``address``."""
+    from fwstudy.cluster.client import Cluster
+    from fwstudy.parity.verdict import workload_verdict
+
+    with Cluster(address) as cluster, store.lock(progress=_print):
+        _print(f"trials go to the Dask cluster at {address} ({len(cluster.fingerprints)} host environment(s))")
+        verdicts = {
+            workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
+            for workload in dict.fromkeys(c.workload for c in configs)
+        } if profile.parity_gate else {}
+
+        def execute(pending: list[TrialConfig]) -> Iterator[tuple[int, dict]]:
+            for k, record in cluster.run(pending, gemm_size=profile.gemm_size):
+                if record["workload"] in verdicts:
+                    record["parity"] = verdicts[record["workload"]]
+                yield k, record
+
+        table = run_batch(configs, store, force=profile.force, execute=execute, fingerprints=cluster.fingerprints)
+    return with_parity(table, verdicts)

@@ -224,6 +224,23 @@ REQUIRED_RECORD_KEYS = (
 RECORD_STATUSES = ("ok", "failed", "timeout")  # harness.record.STATUSES, without importing a config
 LOCK_FILE = ".lock"
 LOCK_WAIT_VARIABLE = "FWSTUDY_LOCK_WAIT"
+# A file the batch runner (fwstudy.pipeline) names here: every result file this process reads
+# is listed in it, once, so that a notebook whose results are unchanged is not run again.
+READS_VARIABLE = "FWSTUDY_READS"
+_listed: set[tuple[str, str]] = set()
+
+
+def note_read(path: Path) -> None:
+    """List ``path`` in ``$FWSTUDY_READS`` (when set): a result this process read."""
+    log = os.environ.get(READS_VARIABLE)
+    if not log:
+        return
+    name = os.path.abspath(path)
+    if (log, name) in _listed:
+        return
+    _listed.add((log, name))
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(name + "\n")
 
 
 def _warn(line: str) -> None:
@@ -362,6 +379,7 @@ class ResultStore:
         except Unreadable as exc:
             self.quarantine(path, str(exc))
             return None
+        note_read(path)
         if not raw.schema.equals(SCHEMA, check_metadata=True):
             with contextlib.suppress(OSError):  # a read-only store still reads
                 atomic_write_bytes(path, _parquet_bytes(table))
@@ -371,7 +389,9 @@ class ResultStore:
         """The trial's JSON record; None when missing or bad (a bad one is quarantined)."""
         path = self._json(trial_id)
         try:
-            return check_record(read_json_object(path, REQUIRED_RECORD_KEYS), trial_id)
+            record = check_record(read_json_object(path, REQUIRED_RECORD_KEYS), trial_id)
+            note_read(path)
+            return record
         except FileNotFoundError:
             return None
         except Unreadable as exc:
@@ -390,15 +410,20 @@ class ResultStore:
     def has(self, trial_id: str) -> bool:
         return self.measured(trial_id) is not None
 
-    def table(self, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def table(self, trial_ids: Iterable[str] | None = None, *, shared_hosts: bool = False) -> pd.DataFrame:
         """The tidy long table of the given trials (all when None). A bad file is quarantined
-        and left out, never an exception: the trials it held are measured by the next batch."""
+        and left out, never an exception: the trials it held are measured by the next batch.
+
+        Trials measured on a host that ran several cluster workers at once (``SHARED_HOST``,
+        e.g. the localhost cluster of the tests) are left out unless ``shared_hosts``: their
+        timings shared the cores with other trials, so no figure or statistic may use them."""
         if trial_ids is None:
             trial_ids = [p.stem for p in sorted((self.root / "trials").glob("*.parquet"))]
         tables = [t for t in map(self.trial_table, trial_ids) if t is not None]
         if not tables:
             return SCHEMA.empty_table().to_pandas()
-        return pa.concat_tables(tables).to_pandas()
+        table = pa.concat_tables(tables).to_pandas()
+        return table if shared_hosts else exclusive_hosts(table)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -506,6 +531,19 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
+
+
+# A record measured by a Dask worker whose host ran other workers during the batch carries
+# ``env["shared_host"] = true`` (fwstudy.cluster); in the tidy table it is part of ``env``.
+SHARED_HOST = '"shared_host": true'
+
+
+def exclusive_hosts(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the rows of trials measured on a shared host (see ``SHARED_HOST``)."""
+    if table.empty or "env" not in table:
+        return table
+    shared = table["env"].astype("string").str.contains(SHARED_HOST, regex=False).fillna(False).astype(bool)
+    return table if not shared.any() else table.loc[~shared].reset_index(drop=True)
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
