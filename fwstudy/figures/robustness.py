@@ -202,22 +202,33 @@ def _draw_agreement(ax: plt.Axes, agreement: pd.DataFrame, workload: str) -> Non
     if rows.empty:
         ax.text(0.5, 0.5, "no attribution pairs", ha="center", transform=ax.transAxes)
         return
-    groups, labels, colours = [], [], []
-    drawn = []
-    for measure in measures.MEASURES:
-        for method in METHODS:
-            for arm in ("matched", "idiomatic"):
-                values = rows[(rows["measure"] == measure) & (rows["method"] == method) & (rows["arm"] == arm)]["value"]
-                if values.empty:
-                    continue
-                groups.append(values.dropna().to_numpy())
-                labels.append(f"{measure}\n{'IG' if method != 'saliency' else 'sal.'} {arm[:5]}")
-                colours.append(palette.METHOD_COLOURS[(method, arm)])
-                drawn.append(rows[(rows["measure"] == measure) & (rows["method"] == method) & (rows["arm"] == arm)])
-    parts = ax.boxplot(groups, patch_artist=True, widths=0.6)
+    # One group of boxes per measure (its name the only tick label), one box per method and
+    # arm inside it, told apart by colour (legend): sixteen rotated two-line labels were
+    # unreadable at the figure's size.
+    combos = [(method, arm) for method in METHODS for arm in ("matched", "idiomatic")]
+    groups, positions, colours, centres, names, drawn = [], [], [], [], [], []
+    for m, measure in enumerate(measures.MEASURES):
+        mine = []
+        for k, (method, arm) in enumerate(combos):
+            part = rows[(rows["measure"] == measure) & (rows["method"] == method) & (rows["arm"] == arm)]
+            if part.empty:
+                continue
+            groups.append(part["value"].dropna().to_numpy())
+            positions.append(m * (len(combos) + 1) + k)
+            colours.append(palette.METHOD_COLOURS[(method, arm)])
+            mine.append(positions[-1])
+            drawn.append(part)
+        if mine:
+            centres.append(float(np.mean(mine)))
+            names.append(measure)
+    parts = ax.boxplot(groups, positions=positions, patch_artist=True, widths=0.7,
+                       medianprops={"color": "black"}, flierprops={"markersize": 3})
     for patch, colour in zip(parts["boxes"], colours, strict=True):
         patch.set_facecolor(colour)
-    ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=5, rotation=90)
+    ax.set_xticks(centres, names, fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette.METHOD_COLOURS[c]) for c in combos]
+    ax.legend(handles, [f"{'IG' if method != 'saliency' else 'saliency'}, {arm}" for method, arm in combos],
+              fontsize=6.5, loc="lower left", ncol=2)
     ax.set_ylabel("TF vs PT agreement per digit")
     plotted(ax, pd.concat(drawn).rename(columns={"value": "agreement"}), "attribution agreement per digit",
             ids=["workload", "arm", "method", "measure", "seed", "sample"], values=["agreement"])
