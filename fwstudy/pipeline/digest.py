@@ -1,10 +1,11 @@
 """Skip-unchanged: a notebook is executed again only when one of its inputs changed.
 
 A notebook's inputs are (1) the notebook itself, (2) the code (every ``.py`` file of the
-fwstudy package: figures and statistics change what is drawn even when no trial changes),
-(3) the profile, fully resolved, (4) the environment fingerprint (a new torch means new
-trial ids, so other results), and (5) the results it read. The first four are hashed into one
-digest. The fifth cannot be known before the notebook runs, so it is recorded while it runs:
+fwstudy package but the report's and this package's: figures and statistics change what is
+drawn even when no trial changes), (3) the profile, fully resolved, (4) the environment: its
+fingerprint (a new torch means new trial ids, so other results) and every installed package's
+version (a new pandas or matplotlib may draw otherwise), and (5) the results it read. The
+first four are hashed. The fifth cannot be known before the notebook runs, so it is recorded while it runs:
 the kernel inherits ``FWSTUDY_READS`` (``results.store.READS_VARIABLE``), and every result
 file the store reads is listed there; after a successful run each listed file's size and
 modification time are kept. A file since rewritten (re-measured, retried, quarantined,
@@ -43,16 +44,30 @@ def sidecar_of(output: Path) -> Path:
     return output.with_name(output.stem + DIGEST_SUFFIX)
 
 
+# Packages no notebook imports: the report reads executed notebooks, the pipeline runs them.
+NOT_NOTEBOOK_CODE = ("report", "pipeline")
+
+
 @functools.cache
 def source_hash(package_dir: Path = PACKAGE_DIR) -> str:
-    """Hash of every Python file of the package (read once per process)."""
+    """Hash of the Python files a notebook may run (read once per process)."""
     digest = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
-        if "__pycache__" in path.parts:
+        parts = path.relative_to(package_dir).parts
+        if "__pycache__" in parts or parts[0] in NOT_NOTEBOOK_CODE:
             continue
         digest.update(path.relative_to(package_dir).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def packages_hash() -> str:
+    """Hash of every installed distribution's name and version."""
+    import importlib.metadata as md
+
+    names = sorted(f"{d.metadata['Name']}=={d.version}" for d in md.distributions())
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
 def static_inputs(notebook: Path, profile: Profile) -> dict[str, str]:
@@ -67,6 +82,7 @@ def static_inputs(notebook: Path, profile: Profile) -> dict[str, str]:
         "code": source_hash(),
         "profile": hashlib.sha256(blob.encode()).hexdigest()[:16],
         "environment": fingerprint_digest(),
+        "packages": packages_hash(),
     }
 
 
@@ -136,7 +152,7 @@ def changed(output: Path, notebook: Path, profile: Profile, *, retry_failed: boo
     except (OSError, ValueError, KeyError, TypeError):
         return "no record of its inputs"
     now = static_inputs(notebook, profile)
-    for key in ("version", "notebook", "code", "profile", "environment"):
+    for key in ("version", "notebook", "code", "profile", "environment", "packages"):
         if stored.get(key) != now[key]:
             return f"{key} changed" if key != "version" else "digest format changed"
     for path, stat in reads.items():
