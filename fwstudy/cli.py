@@ -20,6 +20,7 @@ from fwstudy.config.trial import (
     ALL_MODES,
     DEVICES,
     FRAMEWORKS,
+    PRECISIONS,
     TASKS,
     TrialConfig,
     check_cores,
@@ -86,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=strict_int, help="intra-op threads (default: all cores)")
     run.add_argument("--interop-threads", type=strict_int, default=1)
     run.add_argument("--device", default="cpu", help=f"one of: {choices(DEVICES)}")
+    run.add_argument(
+        "--precision", default="fp32",
+        help=f"one of: {choices(PRECISIONS)} (tf32: gpu only; bf16: mixed precision; default fp32)",
+    )
     run.add_argument("--seed", type=strict_int, default=0)
     run.add_argument("--timeout", type=strict_float, default=600.0, help="seconds (default 600)")
     run.add_argument(
@@ -168,6 +173,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
         "warmup": args.warmup,
         "interop_threads": args.interop_threads,
         "device": args.device,
+        "precision": args.precision,
         "seed": args.seed,
         "timeout_s": args.timeout,
         "workload_params": dict(parse_param(p) for p in args.param),
@@ -191,6 +197,10 @@ def plan_threads(config: TrialConfig, oversubscribe: bool) -> None:
     check_cores("--threads", config.threads, oversubscribe=oversubscribe)
     if config.workers > 1:
         plan = make_plan(config, LaunchOptions.from_environment())
+        if config.device == "gpu":
+            from fwstudy.harness.gpu import check_gpu_count
+
+            check_gpu_count(plan.local_workers, f"--workers {config.workers}")
         check_cores(
             f"--workers {config.workers} ({plan.local_workers} here x {plan.threads_per_worker} threads)",
             plan.local_workers * plan.threads_per_worker, oversubscribe=oversubscribe,

@@ -18,11 +18,13 @@ from fwstudy.config.trial import (
     ALL_MODES,
     DEVICES,
     FRAMEWORKS,
+    PRECISIONS,
     SCALINGS,
     check_choice,
     check_cores,
     check_finite,
     check_positive_int,
+    check_precision,
 )
 from fwstudy.errors import BadInput, choices
 
@@ -44,6 +46,11 @@ class Profile:
     confidence: float = 0.95
     aa_blocks: int = 0
     device: str = "cpu"
+    # F1/F2/F11 training trials: each in every precision listed (fp32, tf32 on a GPU only, bf16
+    # mixed precision), and each workload at the size given here (batch_size and shape
+    # parameters; default: the workload's own), e.g. larger on a GPU so that it is loaded.
+    precisions: list[str] = field(default_factory=lambda: ["fp32"])
+    workload_sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     trial_timeout_s: float = 600.0
     inference_batch_size: int = 256
     latency_calls: int = 200
@@ -184,6 +191,7 @@ class Profile:
         if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 < self.confidence < 1:
             raise BadInput(f"confidence must be a number between 0 and 1, e.g. 0.95, got {self.confidence!r}")
         check_choice("device", self.device, DEVICES)
+        self._check_precision_and_sizes()
         check_positive_int("inference_batch_size", self.inference_batch_size)
         check_positive_int("latency_calls", self.latency_calls)
         check_positive_int("gemm_size", self.gemm_size)
@@ -203,6 +211,24 @@ class Profile:
 
             check_address(self.scheduler)
         self._check_cores()
+
+    def _check_precision_and_sizes(self) -> None:
+        from fwstudy.workloads import WORKLOADS, get_workload
+
+        if not isinstance(self.precisions, list) or not self.precisions:
+            raise BadInput(f"precisions must be a non-empty list of: {choices(PRECISIONS)}")
+        for precision in self.precisions:
+            check_precision(precision, self.device)
+        if not isinstance(self.workload_sizes, dict):
+            raise BadInput("workload_sizes must map a workload to its sizes, e.g. {mlp: {batch_size: 4096, hidden: 4096}}")
+        for workload, sizes in self.workload_sizes.items():
+            check_choice("workload", workload, sorted(WORKLOADS))
+            if not isinstance(sizes, dict):
+                raise BadInput(f"workload_sizes.{workload} must map batch_size or shape parameters to values")
+            params = {k: v for k, v in sizes.items() if k != "batch_size"}
+            if "batch_size" in sizes:
+                check_positive_int(f"workload_sizes.{workload}.batch_size", sizes["batch_size"])
+            get_workload(workload).resolve_params(params)
 
     def _check_cores(self) -> None:
         for name in ("threads", "sweep_threads"):

@@ -24,6 +24,12 @@ FRAMEWORK_MODES: dict[str, tuple[str, ...]] = {
 }
 ALL_MODES: tuple[str, ...] = ("eager", "graph", "compiled", "fit")
 DEVICES: tuple[str, ...] = ("cpu", "gpu")
+# The arithmetic of the matmuls and convolutions (issue 16's precision axis). fp32: true float32
+# on both sides (TF32 off on a GPU, oneDNN's default fp32 math on a CPU). tf32: float32 storage,
+# TF32 tensor-core matmuls (a GPU's; no CPU has it). bf16: mixed precision, bfloat16 compute with
+# float32 weights and loss (torch.autocast; Keras' "mixed_bfloat16" policy).
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
+GPU_ONLY_PRECISIONS: tuple[str, ...] = ("tf32",)
 # train: steady-state training steps. inference: batch-1 latency percentiles plus throughput
 # at ``batch_size`` (F5).
 # compile: a training trial plus a second process on the same compile cache (warm compile).
@@ -91,6 +97,18 @@ def check_choice(name: str, value: Any, valid: tuple[str, ...] | list[str]) -> s
     return value
 
 
+def check_precision(precision: Any, device: str) -> str:
+    """A precision the device lacks is bad input, never a silent fp32 run."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision in GPU_ONLY_PRECISIONS and device != "gpu":
+        valid = [p for p in PRECISIONS if p not in GPU_ONLY_PRECISIONS]
+        raise BadInput(
+            f"precision {precision!r} needs device 'gpu' (TF32 is an NVIDIA tensor-core format); "
+            f"valid precisions on {device}: {choices(valid)}"
+        )
+    return precision
+
+
 def modes_for(framework: str, workload: str | None = None) -> tuple[str, ...]:
     """The modes a framework (and, when given, a workload) supports."""
     modes = FRAMEWORK_MODES[framework]
@@ -115,6 +133,7 @@ class TrialConfig:
     threads: int = field(default_factory=default_threads)
     interop_threads: int = 1
     device: str = "cpu"
+    precision: str = "fp32"
     # The block this trial belongs to (rule 7: one trial of each framework per block, in random
     # order), and its replica within the block: replica 1 repeats replica 0's configuration in
     # the same block, an A-vs-A pair whose difference is pure noise (the noise floor).
@@ -141,6 +160,7 @@ class TrialConfig:
         check_choice("workload", self.workload, sorted(WORKLOADS))
         check_choice("framework", self.framework, FRAMEWORKS)
         check_choice("device", self.device, DEVICES)
+        check_precision(self.precision, self.device)
         check_choice("task", self.task, TASKS)
         if self.mode not in ALL_MODES:
             raise BadInput(f"unknown mode {self.mode!r}; valid modes: {choices(ALL_MODES)}")
@@ -240,4 +260,6 @@ class TrialConfig:
                         if v != get_workload(self.workload).defaults[k])
         if self.workers > 1:
             extra += f" workers={self.workers} {self.scaling}"
+        if self.precision != "fp32":
+            extra += f" {self.precision}"
         return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}{extra}"

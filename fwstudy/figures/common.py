@@ -35,6 +35,21 @@ def metric(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[(table["metric"] == name) & (table["status"] == "ok")].copy()
 
 
+def fp32_only(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The fp32 trials, and a caption line naming the precisions left out: the bar and ratio
+    panels compare the frameworks at one precision (rule 3); the precision axis (bf16, TF32)
+    has its own table, ``figures.hardware.precision_table``."""
+    if "precision" not in table:
+        return table, ""
+    precision = table["precision"].fillna("fp32")
+    others = sorted(set(precision) - {"fp32"})
+    if not others:
+        return table, ""
+    return table[precision == "fp32"], (
+        f"fp32 trials only; {', '.join(others)} trials are in the precision table (notebook 11)"
+    )
+
+
 def _present(source: pd.DataFrame, column: str) -> str:
     """Every value of a column, not only the first: records from two environments in one
     figure must be visible as such (rule 8)."""
@@ -269,7 +284,8 @@ def per_workload_figure(
     twins failed the parity gate keeps its column, titled as failed (rule 6).
     """
     table, left_out = one_environment(table)
-    caption = "\n".join(c for c in (caption, left_out) if c)
+    table, other_precisions = fp32_only(table)
+    caption = "\n".join(c for c in (caption, left_out, other_precisions) if c)
     panels = [p for p in panels if not metric(table, p[1]).empty] or panels[:1]
     workloads = list(dict.fromkeys(metric(table, panels[0][1])["workload"])) or ["(none)"]
     failed = set(failed_parity(table))

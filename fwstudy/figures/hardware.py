@@ -22,7 +22,35 @@ def configs(profile: Profile) -> list[TrialConfig]:
 
 
 def analyse(table: pd.DataFrame, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
-    return {"mfu": stats.summarize_configurations(table, metric="mfu", confidence=confidence)}
+    """``mfu``: per configuration (precisions apart); ``precision``: the precision axis."""
+    return {
+        "mfu": stats.summarize_configurations(table, metric="mfu", confidence=confidence),
+        "precision": precision_table(table),
+    }
+
+
+PRECISION_METRICS = ("step_time_ms_median", "achieved_gflops", "gemm_peak_gflops", "mfu",
+                     "precision_error_norm_rel", "precision_tolerance")
+
+
+def precision_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per workload, mode and framework, each precision's median step time, achieved GFLOP/s,
+    its own GEMM peak (bf16 MFU divides by the bf16 GEMM, TF32's by the TF32 GEMM) and MFU,
+    the speed-up over the same configuration in fp32, and the reduced precision's error
+    against fp32 from the same weights with its tolerance (``fwstudy.measure.precision``)."""
+    keys = ["workload", "mode", "framework", "device", "precision"]
+    ok = table[(table["status"] == "ok") & table["metric"].isin(PRECISION_METRICS)]
+    if ok.empty or "precision" not in ok:
+        return pd.DataFrame(columns=[*keys, *PRECISION_METRICS, "speedup_vs_fp32"])
+    wide = ok.pivot_table(index=keys, columns="metric", values="value", aggfunc="median").reset_index()
+    for name in PRECISION_METRICS:
+        if name not in wide:
+            wide[name] = float("nan")
+    fp32 = wide[wide["precision"] == "fp32"].set_index(keys[:-1])["step_time_ms_median"]
+    base = [fp32.get(tuple(row), float("nan")) for row in wide[keys[:-1]].itertuples(index=False)]
+    wide["speedup_vs_fp32"] = pd.Series(base, index=wide.index) / wide["step_time_ms_median"]
+    wide["within_tolerance"] = wide["precision_error_norm_rel"] <= wide["precision_tolerance"]
+    return wide[[*keys, *PRECISION_METRICS, "speedup_vs_fp32", "within_tolerance"]]
 
 
 def peaks_caption(table: pd.DataFrame, theoretical: dict | None = None) -> str:

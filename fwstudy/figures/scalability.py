@@ -27,7 +27,7 @@ import pandas as pd
 
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig, default_threads, modes_for
-from fwstudy.figures import common, palette
+from fwstudy.figures import common, palette, trials
 from fwstudy.results import stats
 
 NAME = "scalability"
@@ -76,6 +76,10 @@ def _base(profile: Profile, framework: str, mode: str, repeat: int, **changes) -
         threads=profile.threads or default_threads(), device=profile.device, repeat=repeat,
         timeout_s=profile.trial_timeout_s,
     )
+    # The sweeps cross at the profile's size of the workload (workload_sizes; a GPU's is larger).
+    size = trials.sized(profile, WORKLOAD)
+    changes = {**changes, "workload_params": {**size["workload_params"], **changes.get("workload_params", {})}}
+    changes.setdefault("batch_size", size["batch_size"])
     fields.update(changes)
     return TrialConfig(**fields)
 

@@ -46,14 +46,25 @@ def grid(profile: Profile) -> Iterator[tuple[int, str, str, str, int]]:
         yield from items
 
 
+def sized(profile: Profile, workload: str) -> dict:
+    """The profile's size of ``workload`` (``workload_sizes``) as TrialConfig fields."""
+    sizes = dict(profile.workload_sizes.get(workload, {}))
+    batch = sizes.pop("batch_size", None)
+    return {"batch_size": batch, "workload_params": sizes}
+
+
 def training_configs(profile: Profile) -> list[TrialConfig]:
-    """F1, and F2/F11 which read the same trials' memory, CPU and FLOP/s."""
+    """F1, and F2/F11 which read the same trials' memory, CPU and FLOP/s: every configuration
+    in each of the profile's precisions, the precisions of one configuration adjacent in its
+    block (so a drift hits them alike)."""
     threads = threads_of(profile)
     return [
         TrialConfig(
             workload=workload, framework=framework, mode=mode, steps=profile.steps,
             warmup=profile.warmup, threads=threads, device=profile.device, repeat=repeat,
-            replica=replica, timeout_s=profile.trial_timeout_s,
+            replica=replica, timeout_s=profile.trial_timeout_s, precision=precision,
+            **sized(profile, workload),
         )
         for repeat, workload, mode, framework, replica in grid(profile)
+        for precision in profile.precisions
     ]

@@ -30,6 +30,8 @@ class TrainResult:
     params: int
     framework_env: dict[str, Any] = field(default_factory=dict)
     gpu_peak_mb: float | None = None
+    # A reduced-precision trial's check against fp32 (fwstudy.measure.precision.compare).
+    precision_check: dict[str, Any] | None = None
 
 
 @dataclass
@@ -41,6 +43,7 @@ class InferResult:
     params: int
     framework_env: dict[str, Any] = field(default_factory=dict)
     gpu_peak_mb: float | None = None
+    precision_check: dict[str, Any] | None = None
 
 
 @dataclass
@@ -112,9 +115,12 @@ class TrialPart(Protocol):
 
 
 class GemmPart(Protocol):
-    """``frameworks/<name>/gemm.py``: seconds per fp32 GEMM of ``size`` (the MFU yardstick)."""
+    """``frameworks/<name>/gemm.py``: seconds per GEMM of ``size`` in a precision (fp32, tf32,
+    bf16: the MFU yardstick of trials in that precision)."""
 
-    def gemm_times(self, size: int, repeats: int, threads: int, device: str) -> list[float]: ...
+    def gemm_times(
+        self, size: int, repeats: int, threads: int, device: str, precision: str = "fp32"
+    ) -> list[float]: ...
 
 
 class ParityPart(Protocol):

@@ -29,6 +29,9 @@ RECORDED_VARIABLES = (
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
     "TF_ENABLE_ONEDNN_OPTS",
+    # oneDNN's implicit down-conversion of fp32 math (BF16, TF32, ANY): the CPU twin of TF32.
+    "ONEDNN_DEFAULT_FPMATH_MODE",
+    "DNNL_DEFAULT_FPMATH_MODE",
     "TF_XLA_FLAGS",
     "XLA_FLAGS",
     "KERAS_BACKEND",
@@ -74,6 +77,24 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The /proc/cpuinfo flags that decide what bf16 (and fp32) math costs on this CPU: AVX-512
+# BF16 converts and dot products, AMX tiles (a bf16 matmul unit), AVX-512 and AVX-VNNI.
+BF16_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni", "avx512_fp16")
+
+
+def cpu_precision_flags() -> dict[str, bool]:
+    """Which of ``BF16_FLAGS`` this CPU has: a bf16 run without AVX-512 BF16 or AMX emulates
+    bf16 by conversions, and one with AMX has a matmul unit fp32 cannot use."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return {flag: flag in flags for flag in BF16_FLAGS}
+    except OSError:
+        pass
+    return {}
 
 
 def measuring_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
@@ -164,6 +185,7 @@ def base_environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
+        "cpu_precision_flags": cpu_precision_flags(),
         "logical_cores": os.cpu_count(),
         "physical_cores": physical,
         "torch_version": package_version("torch"),

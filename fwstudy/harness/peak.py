@@ -37,7 +37,10 @@ GPU_MIN_GEMM_SIZE = 8192
 PEAK_TIMEOUT_S = 300.0
 # Where a peak may come from: the two frameworks and NumPy's BLAS (CPU only).
 PEAK_SOURCES: tuple[str, ...] = ("torch", "tensorflow", "numpy")
-PRECISIONS: tuple[str, ...] = ("fp32",)
+# The arithmetic of the GEMM (config.trial.PRECISIONS): fp32; tf32 (fp32 storage, TF32 tensor
+# cores: GPU); bf16 (bfloat16 matrices, fp32 accumulation: the matmul a bf16 mixed-precision
+# step runs). A trial's MFU divides by the peak of its own precision. NumPy's BLAS has fp32 only.
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "bf16")
 
 
 def cache_dir() -> Path:
@@ -103,7 +106,7 @@ def gemm_peak(
         raise ValueError(f"unknown GEMM source {framework!r}; valid: {', '.join(PEAK_SOURCES)}")
     if precision not in PRECISIONS:
         raise ValueError(f"no GEMM peak for precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if framework == "numpy" and device != "cpu":
+    if framework == "numpy" and (device != "cpu" or precision != "fp32"):
         return None
     size = gemm_size_for(device, size)
     path = cache_dir() / "gemm_peaks" / cache_key(framework, threads, device, size, precision)
@@ -223,7 +226,9 @@ def run_job(job: dict[str, Any]) -> int:
         from fwstudy import frameworks
 
         module = frameworks.load(job["framework"], "gemm")
-        times = module.gemm_times(job["size"], repeats, job["threads"], job["device"])
+        times = module.gemm_times(
+            job["size"], repeats, job["threads"], job["device"], job.get("precision", "fp32")
+        )
         result = summarize_gemm(times, job["size"])
     atomic_write_text(Path(job["out"]), json.dumps(result))
     return 0

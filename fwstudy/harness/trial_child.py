@@ -174,7 +174,11 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
     metrics: dict[str, Any] = {}
     env["modules_before_framework_import"] = modules_before_framework_import()
-    env["precision"] = "fp32"
+    env["precision"] = config.precision
+    if config.device == "gpu":
+        from fwstudy.harness.gpu import gpu_environment
+
+        env.update(gpu_environment())
     cache_folder = os.environ.get("FWSTUDY_COMPILE_CACHE")
     files_before = count_files(cache_folder)
     try:
@@ -216,6 +220,12 @@ def run(config: TrialConfig, trial_id: str) -> dict:
         metrics["rss_sampler_cpu_s"] = sampler.sampler_cpu_s
         if result.gpu_peak_mb is not None:
             metrics["gpu_peak_memory_mb"] = result.gpu_peak_mb
+        check = getattr(result, "precision_check", None)
+        if check is not None:
+            env["precision_check"] = check
+            metrics["precision_error_norm_rel"] = check["norm_rel_error"]
+            metrics["precision_tolerance"] = check["tolerance"]
+            metrics["precision_parity_ok"] = float(check["passed"])
         samples["rss_curve"] = sampler.curve()
         env["framework"] = result.framework_env
         env["frameworks_loaded"] = frameworks_loaded()

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 FRAMEWORKS = ("tensorflow", "torch")
-CONFIG_COLUMNS = ("workload", "mode", "device", "batch_size", "threads")
+CONFIG_COLUMNS = ("workload", "mode", "device", "precision", "batch_size", "threads")
 # Rule 8: records from different environments (versions, CPU, host: the record's fingerprint)
 # are never pooled. When the table says which environment measured a trial, that is one more
 # grouping key, so each environment gets its own rows and a reader sees the split.
@@ -315,8 +315,9 @@ def verdicts(
 
 
 def _by_environment(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
-    """``by`` plus the environment column when the table has one (see ENVIRONMENT_COLUMN)."""
-    by = list(by)
+    """``by`` plus the environment column when the table has one (see ENVIRONMENT_COLUMN);
+    ``precision`` only when the table has it (tables from before the precision axis were fp32)."""
+    by = [c for c in by if c != "precision" or c in table]
     if ENVIRONMENT_COLUMN in table and ENVIRONMENT_COLUMN not in by and table[ENVIRONMENT_COLUMN].notna().any():
         by.append(ENVIRONMENT_COLUMN)
     return by

@@ -133,6 +133,7 @@ TRIAL_COLUMNS = (
     "framework",
     "mode",
     "device",
+    "precision",
     "batch_size",
     "threads",
     "repeat",
@@ -147,6 +148,7 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     base = {column: record.get(column) for column in TRIAL_COLUMNS}
     base["task"] = record["config"].get("task", "train")
     base["replica"] = record.get("replica") or 0  # records from before replicas existed
+    base["precision"] = record["config"].get("precision", "fp32")  # records from before the axis
     env = record.get("env", {})
     base.update(
         steps=record["config"]["steps"],
@@ -190,6 +192,7 @@ SCHEMA = pa.schema([
     ("framework", _STR),
     ("mode", _STR),
     ("device", _STR),
+    ("precision", _STR),
     ("batch_size", _INT),
     ("threads", _INT),
     ("repeat", _INT),
@@ -260,8 +263,12 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 def check_table(table: pa.Table, trial_id: str) -> pa.Table:
     """``table`` cast to ``SCHEMA``, else ``Unreadable`` saying how it differs. A file written
-    before the schema existed (a column typed ``null`` or ``large_string``) casts losslessly."""
+    before the schema existed (a column typed ``null`` or ``large_string``) casts losslessly,
+    and one written before the precision axis (no ``precision`` column) was measured in fp32."""
     names = table.schema.names
+    if "precision" not in names and table.num_rows:
+        table = table.append_column("precision", pa.array(["fp32"] * table.num_rows, _STR))
+        names = table.schema.names
     if set(names) != set(SCHEMA.names):
         missing = sorted(set(SCHEMA.names) - set(names))
         extra = sorted(set(names) - set(SCHEMA.names))

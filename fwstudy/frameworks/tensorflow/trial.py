@@ -50,10 +50,53 @@ def configure(config: TrialConfig) -> str:
             raise TrialError("device 'gpu' asked for, but TensorFlow sees no GPU")
         for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)
-        # fp32 on both sides (fairness rule 3): TF32 off, as the torch backend does.
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        return "/GPU:0"
-    return "/CPU:0"
+    set_precision(config.precision, config.device)
+    return "/GPU:0" if config.device == "gpu" else "/CPU:0"
+
+
+def set_precision(precision: str, device: str, *, policy: bool = True) -> None:
+    """The precision as the torch backend sets it (rule 3): TF32 execution only for ``tf32``
+    (TensorFlow enables it by default on Ampere and newer; fp32 and bf16 turn it off), and for
+    ``bf16`` Keras' "mixed_bfloat16" policy (bfloat16 compute, float32 variables; the loss
+    casts the logits to float32), set before the model is built. ``policy=False``: the flag
+    only (a bare GEMM has no Keras layer)."""
+    tf.config.experimental.enable_tensor_float_32_execution(precision == "tf32")
+    if policy:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+
+
+def precision_env(precision: str) -> dict[str, Any]:
+    """What decides the real math of this trial: the Keras dtype policy, TF32 execution, the
+    oneDNN fp32 math mode variable, and whether XLA may use CUDA graphs (its command buffers,
+    ``--xla_gpu_enable_command_buffer`` in XLA_FLAGS; unset means XLA's built-in default)."""
+    flags = os.environ.get("XLA_FLAGS") or ""
+    command_buffer = [f for f in flags.split() if f.startswith("--xla_gpu_enable_command_buffer")]
+    return {
+        "precision": precision,
+        "keras_dtype_policy": keras.mixed_precision.global_policy().name,
+        "tf32_execution": tf.config.experimental.tensor_float_32_execution_enabled(),
+        "onednn_default_fpmath_mode": os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE"),
+        "xla_cuda_graphs": command_buffer[0] if command_buffer else "XLA default (flag unset)",
+    }
+
+
+def precision_check(model, x, config: TrialConfig, spec: WorkloadSpec, device: str) -> dict[str, Any] | None:
+    """A reduced-precision trial's forward against fp32 from the same weights and batch
+    (``fwstudy.measure.precision``): the reference is a float32-policy twin given the trained
+    model's weights (a mixed policy's variables are float32 already), run with TF32 off."""
+    if config.precision == "fp32":
+        return None
+    from fwstudy.measure import precision
+
+    with tf.device(device):
+        reduced = tf.cast(model(x, training=False), tf.float32).numpy()
+        set_precision("fp32", config.device)
+        reference_model = spec.implementation("tensorflow").build_model(config.workload_params)
+        reference_model(x, training=False)
+        reference_model.set_weights(model.get_weights())
+        reference = reference_model(x, training=False).numpy()
+        set_precision(config.precision, config.device)
+    return precision.compare(reduced, reference, config.precision, config.workload, config.workload_params)
 
 
 def onednn_enabled() -> bool | None:
@@ -151,14 +194,14 @@ def framework_env(config: TrialConfig, device: str) -> dict[str, Any]:
         "tf_function": config.mode in ("graph", "compiled", "fit"),
         "compile_scope": (INFER_SCOPE if config.task == "inference" else COMPILE_SCOPE)[config.mode],
         "compiler_import_s": compiler_import_s(),
-        "precision": "fp32",
+        **precision_env(config.precision),
     }
     if device.startswith("/GPU"):
         env["gpu_name"] = tf.config.experimental.get_device_details(
             tf.config.list_physical_devices("GPU")[0]
         ).get("device_name")
         env["cuda_version"] = build.get("cuda_version")
-        env["tf32"] = tf.config.experimental.tensor_float_32_execution_enabled()
+        env["cudnn_version"] = build.get("cudnn_version")
     return env
 
 
@@ -312,9 +355,10 @@ def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
         traces = tracing_count(run.fn)
     env = framework_env(config, run.device)
     env["compile_evidence"] = compile_evidence(traces, before, xla_cache_entries(), jit=config.mode == "compiled")
+    peak = gpu_peak_mb(run.device)
     return TrainResult(
-        samples=samples, params=run.model.count_params(),
-        framework_env=env, gpu_peak_mb=gpu_peak_mb(run.device),
+        samples=samples, params=run.model.count_params(), framework_env=env, gpu_peak_mb=peak,
+        precision_check=precision_check(run.model, run.batches[0][0], config, spec, run.device),
     )
 
 
@@ -435,7 +479,8 @@ def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
     env["inference_compile"] = {"batch1": batch1, "batchN": batch_n}
     traces = batch1["traces"] + batch_n["traces"]
     env["compile_evidence"] = compile_evidence(traces, before, xla_cache_entries(), jit=jit)
+    peak = gpu_peak_mb(device)
     return InferResult(
-        latency=latency, throughput=throughput, params=model.count_params(),
-        framework_env=env, gpu_peak_mb=gpu_peak_mb(device),
+        latency=latency, throughput=throughput, params=model.count_params(), framework_env=env,
+        gpu_peak_mb=peak, precision_check=precision_check(model, many, config, spec, device),
     )

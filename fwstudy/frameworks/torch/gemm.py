@@ -20,15 +20,19 @@ import torch
 WARMUP_CALLS = 3
 
 
-def gemm_times(size: int, repeats: int, threads: int, device: str) -> list[float]:
+def gemm_times(size: int, repeats: int, threads: int, device: str, precision: str = "fp32") -> list[float]:
+    """``precision`` as the trials set it (``trial.set_precision``): fp32 with TF32 off, tf32
+    with TF32 on, bf16 on bfloat16 matrices (what autocast hands a matmul)."""
+    from fwstudy.frameworks.torch.trial import set_precision
+
     torch.set_num_threads(threads)
     dev = torch.device("cuda" if device == "gpu" else "cpu")
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False  # fp32, as in every trial
+    set_precision(precision, dev)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     gen = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(size, size, generator=gen).to(dev)
-    b = torch.randn(size, size, generator=gen).to(dev)
-    c = torch.empty(size, size, device=dev)
+    a = torch.randn(size, size, generator=gen).to(dev, dtype)
+    b = torch.randn(size, size, generator=gen).to(dev, dtype)
+    c = torch.empty(size, size, device=dev, dtype=dtype)
     for _ in range(WARMUP_CALLS):
         torch.matmul(a, b, out=c)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

@@ -13,8 +13,10 @@ single-tensor one on CPU; foreach on CUDA), recorded as ``framework_env["optimiz
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
+import os
 import time
 from typing import Any
 
@@ -43,11 +45,68 @@ def configure(config: TrialConfig) -> torch.device:
     if config.device == "gpu":
         if not torch.cuda.is_available():
             raise TrialError("device 'gpu' asked for, but torch.cuda.is_available() is False")
-        # fp32 on both sides (fairness rule 3): TF32 off, as the TF backend does.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        return torch.device("cuda")
-    return torch.device("cpu")
+        device = torch.device("cuda")
+    else:
+        device = torch.device("cpu")
+    set_precision(config.precision, device)
+    return device
+
+
+def set_precision(precision: str, device: torch.device) -> None:
+    """The fp32 math of the precision, as TensorFlow's ``set_precision`` sets it (rule 3):
+    TF32 matmuls and convolutions only for ``tf32`` (``allow_tf32`` and matmul precision
+    "high"), full fp32 ("highest") otherwise, bf16 included (autocast picks bf16 for the ops it
+    lowers; everything else stays true fp32)."""
+    tf32 = precision == "tf32"
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+
+
+def autocast(precision: str, device: torch.device):
+    """bf16 mixed precision: ``torch.autocast`` around the forward and the loss (the backward
+    runs outside it, as PyTorch's recipe says); a no-op context for fp32 and tf32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def precision_env(precision: str, device: torch.device) -> dict[str, Any]:
+    """What decides the real math of this trial (issue 16): matmul precision, TF32 flags,
+    autocast, oneDNN's implicit fp32 down-conversion variable."""
+    env: dict[str, Any] = {
+        "precision": precision,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "autocast_dtype": "bfloat16" if precision == "bf16" else None,
+        "onednn_default_fpmath_mode": os.environ.get("ONEDNN_DEFAULT_FPMATH_MODE"),
+        "mkldnn_bf16_supported": bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: None)()),
+    }
+    if device.type == "cuda":
+        env["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+        env["tf32_cudnn"] = torch.backends.cudnn.allow_tf32
+        env["bf16_supported"] = torch.cuda.is_bf16_supported()
+    return env
+
+
+def precision_check(model: nn.Module, x: torch.Tensor, config: TrialConfig, device: torch.device) -> dict[str, Any] | None:
+    """A reduced-precision trial's forward against fp32 from the same weights and batch
+    (``fwstudy.measure.precision``): the model in eval mode, the reduced forward under the
+    trial's own settings, the reference with TF32 off and no autocast."""
+    if config.precision == "fp32":
+        return None
+    from fwstudy.measure import precision
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        with autocast(config.precision, device):
+            reduced = model(x).float().cpu().numpy()
+        set_precision("fp32", device)
+        reference = model(x).float().cpu().numpy()
+        set_precision(config.precision, device)
+    model.train(was_training)
+    return precision.compare(reduced, reference, config.precision, config.workload, config.workload_params)
 
 
 # The compiler stack and what inductor imports lazily on its first compile (found by diffing
@@ -160,11 +219,20 @@ def framework_env(config: TrialConfig, device: torch.device) -> dict[str, Any]:
         if config.mode == "compiled"
         else None,
     }
+    env.update(precision_env(config.precision, device))
     if device.type == "cuda":
         env["gpu_name"] = torch.cuda.get_device_name(device)
         env["cuda_version"] = torch.version.cuda
-        env["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
-        env["tf32_cudnn"] = torch.backends.cudnn.allow_tf32
+        env["cudnn_version"] = torch.backends.cudnn.version()
+        env["gpu_capability"] = ".".join(map(str, torch.cuda.get_device_capability(device)))
+        if config.mode == "compiled":
+            # inductor's "default" mode launches its kernels one by one; CUDA graphs are
+            # "reduce-overhead" mode's (triton.cudagraphs), off here unless configured on.
+            from torch._inductor import config as inductor_config
+
+            env["cuda_graphs"] = bool(inductor_config.triton.cudagraphs)
+        else:
+            env["cuda_graphs"] = False
     return env
 
 
@@ -223,6 +291,7 @@ class Training:
             for _ in range(training.BATCH_POOL)
         ]
         self.loss_fn = nn.CrossEntropyLoss()
+        self.precision = config.precision
         self.optimizer = make_optimizer(self.model)
         self.eager_adam = eager_adam_implementation(list(self.model.parameters()))
         self.model_evidence: dict[str, Any] | None = None
@@ -250,7 +319,8 @@ class Training:
 
     def train_on(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.forward(x), y)
+        with autocast(self.precision, self.device):
+            loss = self.loss_fn(self.forward(x), y)
         loss.backward()
         self.optimizer_step()
         return loss
@@ -265,7 +335,9 @@ class Training:
         for i in range(steps):
             x, y = self.batches[i % len(self.batches)]
             self.optimizer.zero_grad(set_to_none=True)
-            self.loss_fn(self.forward(x), y).backward()
+            with autocast(self.precision, self.device):
+                loss = self.loss_fn(self.forward(x), y)
+            loss.backward()
             self.optimizer_step()
         self.sync()
         return time.perf_counter() - start
@@ -303,9 +375,10 @@ class Training:
 def train(config: TrialConfig, spec: WorkloadSpec) -> TrainResult:
     run = Training(config, spec)
     samples = measure_steps(run.step, config.warmup, config.steps)
+    peak = gpu_peak_mb(run.device)
     return TrainResult(
         samples=samples, params=run.param_count(), framework_env=run.env(config),
-        gpu_peak_mb=gpu_peak_mb(run.device),
+        gpu_peak_mb=peak, precision_check=precision_check(run.model, run.batches[0][0], config, run.device),
     )
 
 
@@ -411,7 +484,8 @@ def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
         forward = shape_forward(label)
 
         def call(i: int) -> float:
-            out = forward(x).cpu()
+            with autocast(config.precision, device):
+                out = forward(x).cpu()
             return float(out.reshape(-1)[0])
 
         samples = measure_steps(call, config.warmup, steps, quiet=quiet)
@@ -440,7 +514,8 @@ def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:
         )
     else:
         env["compile_scope"] = "nothing compiled: the forward runs eagerly"
+    peak = gpu_peak_mb(device)
     return InferResult(
         latency=latency, throughput=throughput, params=sum(p.numel() for p in model.parameters()),
-        framework_env=env, gpu_peak_mb=gpu_peak_mb(device),
+        framework_env=env, gpu_peak_mb=peak, precision_check=precision_check(model, many, config, device),
     )
