@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from fwstudy.measure.timing import StepSamples
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from fwstudy.config.trial import TrialConfig
     from fwstudy.harness.distributed.worker import WorkerContext
     from fwstudy.workloads.spec import WorkloadSpec
@@ -72,30 +72,58 @@ class TrialError(RuntimeError):
     """A trial that cannot run as asked (no GPU, an op a compiler rejects): a result, not a crash."""
 
 
-def overhead_blocks(bare, step, steps: int, blocks: int) -> dict[str, float]:
+def overhead_blocks(
+    bare, step, steps: int, blocks: int, *, max_blocks: int | None = None,
+    target_width_pct: float | None = None, confidence: float = 0.95,
+) -> dict[str, Any]:
     """Alternate blocks of the hand-written loop ``bare(n) -> seconds`` and of the runner's
-    measured loop over ``step`` (same process, same model, same batches) so that drift hits
-    both; overhead = median harness / median bare - 1."""
+    measured loop over ``step`` (same process, same model, same batches), the first of each
+    pair alternating (ABBA) so that a drift hits both; each pair gives one ratio harness/bare.
+
+    The overhead is the median of those paired ratios minus 1, with its distribution-free
+    (order-statistic) interval at ``confidence``. With ``target_width_pct``, blocks go on after
+    the first ``blocks`` until that interval reaches ``confidence`` and is narrower than the
+    target (in percentage points), or ``max_blocks`` pairs have run: an interval narrower than
+    3% is what shows a 3% overhead target met, or missed."""
     import statistics
     import time
 
     from fwstudy.measure.timing import measure_steps
+    from fwstudy.results.stats import order_statistic_interval
 
     def harness(n: int) -> float:
         start = time.perf_counter()
         measure_steps(step, 0, n - 1)  # the first call plus n - 1 timed steps: n steps, as bare
         return time.perf_counter() - start
 
-    bare_times, harness_times = [], []
-    for _ in range(blocks):
-        bare_times.append(bare(steps) / steps)
-        harness_times.append(harness(steps) / steps)
-    bare_ms = statistics.median(bare_times) * 1e3
-    harness_ms = statistics.median(harness_times) * 1e3
+    bare_times, harness_times, ratios = [], [], []
+    limit = max(blocks, max_blocks or blocks)
+    low = high = reached = float("nan")
+    while len(ratios) < limit:
+        if len(ratios) % 2:
+            h = harness(steps) / steps
+            b = bare(steps) / steps
+        else:
+            b = bare(steps) / steps
+            h = harness(steps) / steps
+        bare_times.append(b)
+        harness_times.append(h)
+        ratios.append(h / b)
+        if len(ratios) >= max(blocks, 2):
+            _, low, high, reached = order_statistic_interval(np.asarray(ratios), confidence)
+            if target_width_pct is None and len(ratios) >= blocks:
+                break
+            if target_width_pct is not None and reached >= confidence and (high - low) * 100 < target_width_pct:
+                break
     return {
-        "bare_step_ms": bare_ms,
-        "harness_step_ms": harness_ms,
-        "overhead_pct": (harness_ms / bare_ms - 1) * 100,
+        "bare_step_ms": statistics.median(bare_times) * 1e3,
+        "harness_step_ms": statistics.median(harness_times) * 1e3,
+        "overhead_pct": (statistics.median(ratios) - 1) * 100,
+        "overhead_ci_low_pct": (low - 1) * 100,
+        "overhead_ci_high_pct": (high - 1) * 100,
+        "overhead_ci_confidence": reached,
+        "blocks": len(ratios),
+        "block_ratios": ratios,
     }
 
 
@@ -111,7 +139,7 @@ class TrialPart(Protocol):
 
     def retrace(self, config: TrialConfig, spec: WorkloadSpec) -> RetraceResult: ...
 
-    def overhead(self, config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]: ...
+    def overhead(self, config: TrialConfig, spec: WorkloadSpec, blocks: int, **options: Any) -> dict[str, Any]: ...
 
 
 class GemmPart(Protocol):

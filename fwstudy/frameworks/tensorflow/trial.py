@@ -412,12 +412,12 @@ def retrace(config: TrialConfig, spec: WorkloadSpec) -> RetraceResult:
     )
 
 
-def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, float]:
+def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int, **options: Any) -> dict[str, Any]:
     if config.mode == "fit":
         raise TrialError("fit runs Keras' own loop: there is no harness loop to compare")
     run = Training(config, spec)
     measure_steps(run.step, config.warmup, 1)  # trace/compile and warm up before either loop
-    return overhead_blocks(run.bare, run.step, config.steps, blocks)
+    return overhead_blocks(run.bare, run.step, config.steps, blocks, **options)
 
 
 def infer(config: TrialConfig, spec: WorkloadSpec) -> InferResult:

@@ -439,12 +439,12 @@ def peer_timer_ms(
     }
 
 
-def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int) -> dict[str, Any]:
+def overhead(config: TrialConfig, spec: WorkloadSpec, blocks: int, **options: Any) -> dict[str, Any]:
     """The runner's loop against a bare loop (``overhead_blocks``), then the same step timed by
     torch.utils.benchmark's Timer as an independent cross-check (``peer_timer_ms``)."""
     run = Training(config, spec)
     measure_steps(run.step, config.warmup, 1)  # compile and warm up before either loop
-    result: dict[str, Any] = dict(overhead_blocks(run.bare, run.step, config.steps, blocks))
+    result: dict[str, Any] = dict(overhead_blocks(run.bare, run.step, config.steps, blocks, **options))
     result.update(peer_timer_ms(config, spec, run))
     return result
 
