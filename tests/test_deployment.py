@@ -131,6 +131,27 @@ def test_the_serve_phase_times_an_artifact_in_its_own_runtime(tmp_path):
     assert 0 < result["load_s"] and 0 < result["first_prediction_s"] < result["cold_start_s"]
 
 
+def test_a_failing_path_gives_a_one_line_reason_and_keeps_the_detail(tmp_path):
+    """An artifact its runtime refuses (here bytes that are no ONNX model): a failed result,
+    not a crash; ``error`` is one line naming the exception, ``error_detail`` the traceback
+    down to the runtime's call and the whole message."""
+    import time
+
+    (tmp_path / "model.onnx").write_bytes(b"not an onnx model")
+    np.savez(tmp_path / "inputs.npz", x_one=np.zeros((1, 4), np.float32))
+    job = {"kind": "export", "phase": "serve", "path": "onnx_torch", "framework": "torch",
+           "artifact": str(tmp_path / "model.onnx"), "inputs": str(tmp_path / "inputs.npz"),
+           "reference": str(tmp_path / "reference.npz"), "threads": 1, "warmup": 1, "latency_calls": 2,
+           "throughput_calls": 1, "spawn_time": time.time()}
+    done = run_child(job, tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["status"] == "failed"
+    assert "\n" not in result["error"] and result["error"].split(":")[0] in result["error_detail"]
+    detail = result["error_detail"]
+    assert detail.startswith("Traceback") and "runtime_onnx.py" in detail and "InferenceSession" in detail
+
+
 # --- a crashing path is a failed record, and the batch goes on ---------------------------------------
 
 STAND_IN = r'''

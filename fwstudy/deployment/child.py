@@ -17,7 +17,9 @@ environment names: parity and step time).
 
 A path the framework lacks, or an unknown one, is bad input: one line on stderr, exit 2, no
 result. Any other exception is a failed result with its reason (rule 9); only a crash leaves no
-result, and the parent records that instead.
+result, and the parent records that instead. A failed result's ``error`` is one line (the
+exception and where it came from: what a table shows); ``error_detail`` keeps the whole message
+and traceback (a converter's error names the op that failed at the end of a long message).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import importlib
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,12 @@ from fwstudy.results.atomic import atomic_write_text, strict_json
 
 PHASES = ("train", "export", "serve")
 SIDES = ("torch", "tensorflow", "onnxruntime", "keras")
+DETAIL_CHARS = 20_000  # the end of a failure's message and traceback, kept in its record
+
+
+def error_detail(exc: BaseException) -> str:
+    """The exception's whole message and traceback (its last ``DETAIL_CHARS``)."""
+    return "".join(traceback.format_exception(exc))[-DETAIL_CHARS:]
 
 
 def size_on_disk(path: Path) -> int:
@@ -92,7 +101,7 @@ def run_job(job: dict[str, Any]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        result = {"status": "failed", "error": error_text(exc)}
+        result = {"status": "failed", "error": error_text(exc), "error_detail": error_detail(exc)}
     result["pid"] = os.getpid()
     atomic_write_text(Path(job["out"]), strict_json(result, default=str))
     return 0
