@@ -84,7 +84,18 @@ def caption(numbers: dict[str, pd.DataFrame]) -> str:
             f"int8 accuracy carry over to an edge device, latency does not. torch {first.get('torch_version', '?')}, "
             f"tensorflow {first.get('tensorflow_version', '?')}, code {first.get('code_version', '?')}; "
             f"n = {int(paths['latency_calls'].max()) if 'latency_calls' in paths and paths['latency_calls'].notna().any() else '?'} "
-            "batch-1 calls per artifact")
+            "batch-1 calls per artifact. " + COLD_START_NOTE)
+
+
+# Measured for issue 12 (cProfile of aoti_load_package, and interleaved threads=1/2 blocks):
+# what a reader must know to read two of the bars.
+COLD_START_NOTE = (
+    "AOTInductor's 10-13 s cold start is torch's CPU-feature check on load (it compiles and runs ~10 "
+    "test programs with g++, cached per inductor cache folder, fresh in every child); extracting the "
+    "package and loading its .so takes ~8 ms. PyTorch-runtime latencies at 2 threads (torch.export, "
+    "PT2E) stall on a loaded host (an OpenMP barrier waits for a preempted thread); onnxruntime, "
+    "LiteRT and AOTI stay flat."
+)
 
 
 def _labels(rows: pd.DataFrame, workloads: int) -> list[str]:
