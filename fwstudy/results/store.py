@@ -138,6 +138,7 @@ TRIAL_COLUMNS = (
     "threads",
     "repeat",
     "replica",
+    "shared_host",
     "status",
     "error",
 )
@@ -150,6 +151,7 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     base["replica"] = record.get("replica") or 0  # records from before replicas existed
     base["precision"] = record["config"].get("precision", "fp32")  # records from before the axis
     env = record.get("env", {})
+    base["shared_host"] = bool(env.get("shared_host"))
     base.update(
         steps=record["config"]["steps"],
         warmup=record["config"]["warmup"],
@@ -197,6 +199,7 @@ SCHEMA = pa.schema([
     ("threads", _INT),
     ("repeat", _INT),
     ("replica", _INT),
+    ("shared_host", pa.bool_()),
     ("status", _STR),
     ("error", _STR),
     ("steps", _INT),
@@ -264,11 +267,11 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
 def check_table(table: pa.Table, trial_id: str) -> pa.Table:
     """``table`` cast to ``SCHEMA``, else ``Unreadable`` saying how it differs. A file written
     before the schema existed (a column typed ``null`` or ``large_string``) casts losslessly,
-    and one written before the precision axis (no ``precision`` column) was measured in fp32."""
+    and one written before a later column (``LATER_COLUMNS``) gets that column's value."""
+    for name, value_of in LATER_COLUMNS.items():
+        if name not in table.schema.names and table.num_rows:
+            table = table.append_column(name, pa.array(value_of(table), SCHEMA.field(name).type))
     names = table.schema.names
-    if "precision" not in names and table.num_rows:
-        table = table.append_column("precision", pa.array(["fp32"] * table.num_rows, _STR))
-        names = table.schema.names
     if set(names) != set(SCHEMA.names):
         missing = sorted(set(SCHEMA.names) - set(names))
         extra = sorted(set(names) - set(SCHEMA.names))
@@ -541,16 +544,30 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 
 # A record measured by a Dask worker whose host ran other workers during the batch carries
-# ``env["shared_host"] = true`` (fwstudy.cluster); in the tidy table it is part of ``env``.
+# ``env["shared_host"] = true`` (fwstudy.cluster); the tidy table has it as a column.
 SHARED_HOST = '"shared_host": true'
+
+
+def _shared_host_from_env(table: pa.Table) -> list[bool]:
+    """``shared_host`` of a file written before the column: read from its env JSON, once (the
+    file is then rewritten with the column)."""
+    if "env" not in table.schema.names:  # not a trial file at all: check_table rejects it
+        return [False] * table.num_rows
+    return [SHARED_HOST in (env or "") for env in table.column("env").to_pylist()]
+
+
+# Columns added after files were written, and how an older file's rows get their value.
+LATER_COLUMNS = {
+    "precision": lambda table: ["fp32"] * table.num_rows,  # before the precision axis: fp32
+    "shared_host": _shared_host_from_env,
+}
 
 
 def exclusive_hosts(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` without the rows of trials measured on a shared host (see ``SHARED_HOST``)."""
-    if table.empty or "env" not in table:
+    if table.empty or "shared_host" not in table or not table["shared_host"].any():
         return table
-    shared = table["env"].astype("string").str.contains(SHARED_HOST, regex=False).fillna(False).astype(bool)
-    return table if not shared.any() else table.loc[~shared].reset_index(drop=True)
+    return table.loc[~table["shared_host"].astype(bool)].reset_index(drop=True)
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:
