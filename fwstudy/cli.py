@@ -1,6 +1,6 @@
 """``python -m fwstudy``: run one trial, list workloads, check a workload's parity, check a
 parameter file, run the notebooks over parameter files (``batch``), list what a run would
-measure (``plan``).
+measure (``plan``), check that forked trials measure what fresh processes do (``isolation``).
 
 Every bad input ends in one line on stderr naming the valid choices and exit status 2; the
 parent process never imports a framework.
@@ -20,6 +20,7 @@ from fwstudy.config.trial import (
     ALL_MODES,
     DEVICES,
     FRAMEWORKS,
+    ISOLATIONS,
     PRECISIONS,
     TASKS,
     TrialConfig,
@@ -92,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"one of: {choices(PRECISIONS)} (tf32: gpu only; bf16: mixed precision; default fp32)",
     )
     run.add_argument("--seed", type=strict_int, default=0)
+    run.add_argument(
+        "--isolation", default="process",
+        help=f"one of: {choices(ISOLATIONS)} (fork: from a server that imported the framework; "
+        "train and inference only; default process)",
+    )
     run.add_argument("--timeout", type=strict_float, default=600.0, help="seconds (default 600)")
     run.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="workload shape override"
@@ -160,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="list the trials a run of the notebooks would measure, with estimated times")
     plan.add_argument("--profile", required=True, help="a profile in parameters/ or a path to a YAML file")
 
+    isolation = sub.add_parser(
+        "isolation", help="the A-vs-A isolation check: every training configuration of a profile "
+        "forked from a warm server and in a fresh process, in paired blocks; medians, ratio, intervals",
+    )
+    isolation.add_argument("--profile", default="quick", help="a profile in parameters/ or a YAML file (default quick)")
+    isolation.add_argument("--workloads", nargs="+", metavar="WORKLOAD", help="default: the profile's")
+    isolation.add_argument("--blocks", type=strict_int, help="paired blocks (default: the profile's repeats)")
+
     return parser
 
 
@@ -174,6 +188,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
         "interop_threads": args.interop_threads,
         "device": args.device,
         "precision": args.precision,
+        "isolation": args.isolation,
         "seed": args.seed,
         "timeout_s": args.timeout,
         "workload_params": dict(parse_param(p) for p in args.param),
@@ -337,6 +352,10 @@ def dispatch(argv: list[str]) -> int:
             from fwstudy.pipeline import plan
 
             return plan.report(args.profile)
+        if args.command == "isolation":
+            from fwstudy.harness import isolation
+
+            return isolation.report(args.profile, args.workloads, args.blocks)
     except BadInput as exc:
         print(f"fwstudy: error: {exc}", file=sys.stderr)
         return 2

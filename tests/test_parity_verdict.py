@@ -64,3 +64,26 @@ def test_the_gate_can_be_turned_off_and_then_says_not_run(tmp_path, monkeypatch)
     table = batch.measure(profile, trials.training_configs(profile))
     assert table["parity_passed"].isna().all()
     assert "parity gate: not run" in common.environment_caption(table)
+
+
+def test_the_gates_of_several_workloads_run_side_by_side(tmp_path, monkeypatch):
+    """The gates time nothing: two workloads' gates overlap (each waits for the other at a
+    barrier, which a one-after-the-other run would never pass), one per core at most."""
+    import threading
+
+    from fwstudy.config import trial as trial_module
+    from fwstudy.config.trial import TrialConfig
+
+    monkeypatch.setenv("FWSTUDY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(trial_module, "default_threads", lambda: 2)
+    barrier = threading.Barrier(2, timeout=30)
+
+    def run_parity(request):
+        barrier.wait()
+        return {"workload": request.workload, "passed": True, "error": None, "checks": {"modes": True}}
+
+    monkeypatch.setattr("fwstudy.parity.gate.run_parity", run_parity)
+    configs = [TrialConfig(workload=w, framework="torch", mode="eager") for w in (GOOD, BAD, GOOD)]
+    found = batch.parity_verdicts(Profile(profile="t", workloads=[GOOD, BAD]), configs)
+    assert list(found) == [GOOD, BAD] and all(v["passed"] for v in found.values())
+    assert batch.parity_verdicts(Profile(profile="t", parity_gate=False), configs) == {}

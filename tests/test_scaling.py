@@ -172,8 +172,13 @@ def test_every_profile_file_defines_the_f3_grid(name):
 
 def test_quick_profile_keeps_f3_small():
     prof = load_profile_file(PROJECT / "parameters" / "quick.yaml")
-    # about 30 trials of about 8 s on 2 cores: F3 within ~4 minutes of the quick study
-    assert len(scaling.configs(prof)) <= 30
+    configs = [prof.isolate(c) for c in scaling.configs(prof)]
+    fresh = [c for c in configs if c.isolation == "process"]
+    # the data-parallel trials start a launcher and workers (about 8 s each on 2 cores): few of
+    # them; the sweeps fork from warm servers (about 1 s each) in enough repeats for intervals
+    assert all(c.workers > 1 for c in fresh) and len(fresh) <= 8
+    assert len(configs) <= 120
+    assert {c.repeat for c in configs if c.isolation == "fork"} == set(range(8))
 
 
 def test_figure_draws_every_panel_and_the_core_count(tmp_path):

@@ -50,7 +50,7 @@ FIGURES = tuple(f"F{i}" for i in range(1, 13))
 REQUIRED = ("id", "figure", "section", "claim", "figure_name", "notebook", "metric", "rule")
 # A configuration is never pooled across these (rule 8: environments apart); the arms' own
 # columns are dropped from it (they are what the claim compares).
-GROUP_COLUMNS = ("workload", "framework", "mode", "variant", "attack", "epsilon", "device", "precision",
+GROUP_COLUMNS = ("workload", "framework", "mode", "variant", "attack", "epsilon", "device", "precision", "isolation",
                  "batch_size", "threads", "workload_params", "fingerprint")
 # The conditions a verdict states: under what the numbers were measured.
 CONDITION_COLUMNS = ("device", "threads", "cpu_model", "host", "torch_version",

@@ -18,8 +18,10 @@ from fwstudy.config.trial import (
     ALL_MODES,
     DEVICES,
     FRAMEWORKS,
+    ISOLATIONS,
     PRECISIONS,
     SCALINGS,
+    TrialConfig,
     check_choice,
     check_cores,
     check_finite,
@@ -52,6 +54,12 @@ class Profile:
     precisions: list[str] = field(default_factory=lambda: ["fp32"])
     workload_sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     trial_timeout_s: float = 600.0
+    # How the steady-state training and inference trials start (TrialConfig.isolation):
+    # "process", a fresh interpreter each (the strict default, and the full profile's), or
+    # "fork", forked from a server that imported the framework once (quick: the import is most
+    # of a CPU trial's time). Compile, retrace, data-parallel trials and F6-F12's runs are
+    # unaffected: always fresh processes.
+    isolation: str = "process"
     inference_batch_size: int = 256
     latency_calls: int = 200
     gemm_size: int = 1024
@@ -80,6 +88,9 @@ class Profile:
     # warm-up is ``warmup``.
     scaling_steps: int | None = None
     scaling_repeats: int | None = None
+    # Repeats of the data-parallel trials (None: ``scaling_repeats``): each starts a launcher
+    # and its workers, the costliest F3 trials.
+    dp_repeats: int | None = None
     # F9b (fwstudy.figures.ease_of_use): the planted bugs (fwstudy.usability.catalog.BUGS), the
     # modes each runs in (those its framework has), and the steps of each run.
     debug_bugs: list[str] = field(default_factory=lambda: ["shape", "dtype", "nan", "nan_checked", "print_hook"])
@@ -93,6 +104,7 @@ class Profile:
     # first training step is timed, and the workload they train.
     footprint_repeats: int = 3
     footprint_cold_import: bool = True
+    footprint_predict: bool = True  # also the cold start to the first prediction
     footprint_levels: list[str] = field(default_factory=lambda: ["tf_gradient_tape", "keras_fit", "torch_loop", "lightning"])
     footprint_workload: str = "mlp"
     # Rule 6: run the parity gate of every workload before timing it (once per code version);
@@ -191,6 +203,7 @@ class Profile:
         if isinstance(self.confidence, bool) or not isinstance(self.confidence, (int, float)) or not 0 < self.confidence < 1:
             raise BadInput(f"confidence must be a number between 0 and 1, e.g. 0.95, got {self.confidence!r}")
         check_choice("device", self.device, DEVICES)
+        check_choice("isolation", self.isolation, ISOLATIONS)
         self._check_precision_and_sizes()
         check_positive_int("inference_batch_size", self.inference_batch_size)
         check_positive_int("latency_calls", self.latency_calls)
@@ -211,6 +224,13 @@ class Profile:
 
             check_address(self.scheduler)
         self._check_cores()
+
+    def isolate(self, config: TrialConfig) -> TrialConfig:
+        """``config`` under the profile's ``isolation`` where its task may fork, else as given
+        (what ``harness.batch.measure`` runs and ``fwstudy plan`` looks up)."""
+        if config.isolation == self.isolation or not config.forkable:
+            return config
+        return dataclasses.replace(config, isolation=self.isolation)
 
     def _check_precision_and_sizes(self) -> None:
         from fwstudy.workloads import WORKLOADS, get_workload
@@ -257,8 +277,9 @@ class Profile:
         check_positive_int("custom_gradient_steps", self.custom_gradient_steps)
         check_positive_int("footprint_repeats", self.footprint_repeats)
         check_choice("footprint_workload", self.footprint_workload, sorted(WORKLOADS))
-        if not isinstance(self.footprint_cold_import, bool):
-            raise BadInput(f"footprint_cold_import must be true or false, got {self.footprint_cold_import!r}")
+        for name in ("footprint_cold_import", "footprint_predict"):
+            if not isinstance(getattr(self, name), bool):
+                raise BadInput(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     def _check_scaling(self) -> None:
         for name, valid in (("sweep_modes", ALL_MODES), ("dp_modes", ALL_MODES), ("dp_scalings", SCALINGS)):
@@ -276,7 +297,7 @@ class Profile:
             for value in values:
                 check_positive_int(name, value)
         check_positive_int("dp_threads_per_worker", self.dp_threads_per_worker)
-        for name in ("scaling_steps", "scaling_repeats"):
+        for name in ("scaling_steps", "scaling_repeats", "dp_repeats"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
 

@@ -43,6 +43,15 @@ RETRACE_VARIANTS: dict[str, tuple[str, ...]] = {
 # and splits it over the workers; weak gives every worker ``batch_size`` (global = N x batch).
 SCALINGS: tuple[str, ...] = ("strong", "weak")
 DEFAULT_LATENCY_CALLS = 200
+# How a trial's process starts (docs/methodology.md, "Isolation"). process: a fresh interpreter
+# that imports its framework, then measures (every trial pays the import: 1-5 s on a CPU).
+# fork: a child forked from a warm server that imported the framework once
+# (fwstudy.harness.forkserver); everything after the import is the trial's own process, as
+# under ``process``: its memory high-water mark, thread pools, compile state and caches. Only
+# steady-state tasks may fork; compile and retrace trials measure first-call costs, and
+# data-parallel trials start their workers through a launcher: always ``process``.
+ISOLATIONS: tuple[str, ...] = ("process", "fork")
+FORKABLE_TASKS: tuple[str, ...] = ("train", "inference")
 
 DEFAULT_STEPS = 30
 DEFAULT_WARMUP = 5
@@ -152,6 +161,7 @@ class TrialConfig:
     batch_sequence: tuple[int, ...] = ()
     length_sequence: tuple[int, ...] = ()
     scaling: str = "strong"
+    isolation: str = "process"
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
@@ -187,6 +197,12 @@ class TrialConfig:
         check_positive_int("workers", self.workers)
         self._check_retrace(spec)
         check_choice("scaling", self.scaling, SCALINGS)
+        check_choice("isolation", self.isolation, ISOLATIONS)
+        if self.isolation == "fork" and not self.forkable:
+            raise BadInput(
+                f"isolation 'fork' is for single-process {' and '.join(FORKABLE_TASKS)} trials; "
+                f"a {self.task} trial with {self.workers} worker(s) needs isolation 'process'"
+            )
         if self.scaling == "strong" and self.batch_size % self.workers:
             raise BadInput(
                 f"strong scaling splits batch_size {self.batch_size} over {self.workers} workers: "
@@ -220,6 +236,11 @@ class TrialConfig:
             if max(self.length_sequence) > self.workload_params["length"]:
                 raise BadInput("length_sequence exceeds the workload's length parameter")
 
+    @property
+    def forkable(self) -> bool:
+        """Whether this trial may run forked from a warm server (``ISOLATIONS``)."""
+        return self.task in FORKABLE_TASKS and self.workers == 1
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["workload_params"] = dict(self.workload_params)
@@ -246,6 +267,8 @@ class TrialConfig:
             fingerprint = fingerprint_digest()
         data = self.to_dict()
         data.pop("timeout_s")
+        if data["isolation"] == "process":
+            data.pop("isolation")  # trials stored before the isolation field keep their ids
         blob = json.dumps({"config": data, "code": code_version, "env": fingerprint}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -262,4 +285,6 @@ class TrialConfig:
             extra += f" workers={self.workers} {self.scaling}"
         if self.precision != "fp32":
             extra += f" {self.precision}"
+        if self.isolation != "process":
+            extra += f" ({self.isolation})"
         return f"{self.framework} {self.workload} {self.mode}{task} b={self.batch_size} t={self.threads}{extra}"

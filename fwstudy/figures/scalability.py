@@ -117,7 +117,7 @@ def data_parallel_points(profile: Profile) -> list[Point]:
     the same trial as the thread sweep's point at that thread count)."""
     points = []
     per_worker = profile.dp_threads_per_worker
-    for repeat in range(profile.scaling_repeats or profile.repeats):
+    for repeat in range(profile.dp_repeats or profile.scaling_repeats or profile.repeats):
         for scaling in profile.dp_scalings:
             for workers in sorted(set(profile.dp_workers)):
                 for mode in profile.dp_modes:

@@ -22,6 +22,7 @@ from fwstudy import paths
 from fwstudy.config.profile import Profile
 from fwstudy.config.trial import TrialConfig
 from fwstudy.harness.environment import code_version
+from fwstudy.harness.forkserver import ForkServers
 from fwstudy.harness.runner import run_trial
 from fwstudy.results.store import ResultStore
 
@@ -179,13 +180,18 @@ def _run_batch(
     return store.table(ids)
 
 
-def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
+def measure(profile: Profile, configs: list[TrialConfig], *, isolate: bool = True) -> pd.DataFrame:
     """Measure what is missing from ``results/<profile>/`` (everything when forced) and return
     the tidy table of ``configs``, each row with its workload's parity verdict (rule 6).
 
     The verdict of every workload in ``configs`` comes first (``parity.verdict``, cached per
     code version): each measured record carries it in ``parity``, and the table's
     ``parity_passed`` column lets a figure flag a workload whose twins disagree.
+
+    Trials that may fork take the profile's ``isolation`` (``Profile.isolate``; ``isolate=False``
+    keeps each config's own, as the isolation check needs); with ``fork`` they are forked from
+    one server per framework and environment, started once for the call
+    (``harness/forkserver.py``).
 
     The trials of one call share compile caches (inductor's and XLA's, both frameworks alike):
     steady-state figures don't pay a cold compile per repeat. Cold and warm compile costs are
@@ -202,8 +208,8 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
     gate still runs here. The cluster is reached, and its workers checked, before any trial."""
     from fwstudy.cluster.client import scheduler_address
     from fwstudy.harness import lifeline
-    from fwstudy.parity.verdict import workload_verdict
 
+    configs = [profile.isolate(config) for config in configs] if isolate else list(configs)
     address = scheduler_address(profile.scheduler)
     lifeline.sweep_stale()  # compile caches and temp folders left by runs that were killed
     store = ResultStore(paths.results_dir(profile.profile, profile.results_dir))
@@ -211,12 +217,9 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
     if address:
         return _measure_on_cluster(profile, configs, store, address)
     with store.lock(progress=_print):
-        verdicts = {
-            workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
-            for workload in dict.fromkeys(c.workload for c in configs)
-        } if profile.parity_gate else {}
-        with lifeline.owned_tempdir("compile-cache") as cache:
-            trial = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=str(cache))
+        verdicts = parity_verdicts(profile, configs)
+        with lifeline.owned_tempdir("compile-cache") as cache, ForkServers() as servers:
+            trial = functools.partial(run_trial, gemm_size=profile.gemm_size, cache_dir=str(cache), servers=servers)
 
             def run(config: TrialConfig) -> dict:
                 record = trial(config)
@@ -228,6 +231,27 @@ def measure(profile: Profile, configs: list[TrialConfig]) -> pd.DataFrame:
     return with_parity(table, verdicts)
 
 
+def parity_verdicts(profile: Profile, configs: Sequence[TrialConfig]) -> dict[str, dict]:
+    """The parity verdict of every workload of ``configs`` (none when the profile turns the
+    gate off). The gates time nothing (they compare numbers, within tolerances that hold for
+    any thread count), so they run side by side, up to one per core: much of a gate is
+    single-threaded tracing and compiling, and quick's gates cost about one gate's time rather
+    than their sum. Each verdict is cached per code version (``parity.verdict``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fwstudy.config.trial import default_threads
+    from fwstudy.parity.verdict import workload_verdict
+
+    workloads = list(dict.fromkeys(c.workload for c in configs))
+    if not profile.parity_gate or not workloads:
+        return {}
+    parallel = max(1, min(len(workloads), default_threads()))
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        found = pool.map(lambda w: workload_verdict(w, threads=profile.threads, timeout_s=profile.trial_timeout_s),
+                         workloads)
+        return dict(zip(workloads, found, strict=True))
+
+
 def with_parity(table: pd.DataFrame, verdicts: dict[str, dict]) -> pd.DataFrame:
     passed = {w: v["passed"] for w, v in verdicts.items()}
     return table.assign(parity_passed=table["workload"].map(passed) if passed else None)
@@ -236,14 +260,10 @@ def with_parity(table: pd.DataFrame, verdicts: dict[str, dict]) -> pd.DataFrame:
 def _measure_on_cluster(profile: Profile, configs: list[TrialConfig], store: ResultStore, address: str) -> pd.DataFrame:
     """``measure`` with the trials sent to the Dask scheduler at ``address``."""
     from fwstudy.cluster.client import Cluster
-    from fwstudy.parity.verdict import workload_verdict
 
     with Cluster(address) as cluster, store.lock(progress=_print):
         _print(f"trials go to the Dask cluster at {address} ({len(cluster.fingerprints)} host environment(s))")
-        verdicts = {
-            workload: workload_verdict(workload, threads=profile.threads, timeout_s=profile.trial_timeout_s)
-            for workload in dict.fromkeys(c.workload for c in configs)
-        } if profile.parity_gate else {}
+        verdicts = parity_verdicts(profile, configs)
 
         def execute(pending: list[TrialConfig]) -> Iterator[tuple[int, dict]]:
             for k, record in cluster.run(pending, gemm_size=profile.gemm_size):

@@ -12,6 +12,8 @@ The job file's ``kind`` says what the child does, and names the module that does
   (``convergence/child.py``)
 * ``export``, ``interop``: one F6 training, export or serving phase, one F7 side
   (``deployment/child.py``)
+* ``forkserver``: import a framework once, then fork one trial per request
+  (``harness/forkserver.py``)
 
 Each module's ``run_job(job) -> int`` writes its result atomically to ``job["out"]`` (a worker:
 into its trial folder) and returns the exit status. This module imports nothing heavy, so the
@@ -40,6 +42,7 @@ KINDS: dict[str, str] = {
     "robustness": "fwstudy.convergence.child",
     "export": "fwstudy.deployment.child",
     "interop": "fwstudy.deployment.child",
+    "forkserver": "fwstudy.harness.forkserver",
 }
 
 

@@ -142,11 +142,14 @@ def spawn(
     workdir: Path | None = None,
     stdout: Any = None,
     cwd: str | None = None,
+    stdin: Any = subprocess.DEVNULL,
+    stderr: Any = None,
 ) -> Spawned:
     """Start ``argv`` in a session of its own with a lifeline (see the module docstring).
 
     ``workdir``: the child's own folder; its ``TMPDIR`` becomes ``workdir/tmp``. The watchdog
-    removes every folder of this process's open ``owned_tempdir`` blocks if the parent dies."""
+    removes every folder of this process's open ``owned_tempdir`` blocks if the parent dies.
+    ``stderr`` defaults to ``stdout``'s file when that is given (one log of the child)."""
     read_fd, write_fd = os.pipe()
     child_env = dict(os.environ if env is None else env)
     child_env[LIFELINE_VARIABLE] = f"{read_fd}:{os.fstat(read_fd).st_ino}"
@@ -157,8 +160,8 @@ def spawn(
         child_env["TMPDIR"] = str(tmp)
     try:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=stdout,
-            stderr=subprocess.STDOUT if stdout is not None else None,
+            list(argv), stdin=stdin, stdout=stdout,
+            stderr=stderr if stderr is not None else subprocess.STDOUT if stdout is not None else None,
             env=child_env, cwd=cwd, start_new_session=True, pass_fds=(read_fd,),
         )
     except BaseException:

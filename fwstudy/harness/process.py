@@ -36,9 +36,12 @@ class ChildOutcome:
     timed_out: bool
     output_tail: str
     wall_s: float
+    reason: str | None = None  # said by whoever ran the child (a fork server that died)
 
     def describe(self) -> str:
         """Why the child did not succeed, in words a results table can show."""
+        if self.reason:
+            return self.reason
         if self.timed_out:
             return "timed out"
         if self.returncode is not None and self.returncode < 0:

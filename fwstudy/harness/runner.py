@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from fwstudy.config.trial import TrialConfig
 from fwstudy.harness.environment import base_environment, code_version
+from fwstudy.harness.forkserver import ForkServers
 from fwstudy.harness.lifeline import owned_tempdir
 from fwstudy.harness.peak import DEFAULT_GEMM_SIZE, machine_peak
 from fwstudy.harness.process import (
@@ -52,14 +54,21 @@ def add_mfu(record: dict[str, Any], gemm_size: int, python: str) -> None:
 
 
 def run_single(
-    config: TrialConfig, trial_id: str, python: str, cache_dir: str | None = None
+    config: TrialConfig, trial_id: str, python: str, cache_dir: str | None = None,
+    servers: ForkServers | None = None,
 ) -> dict[str, Any]:
-    """One child process; its compile caches are fresh unless ``cache_dir`` is given."""
-    with owned_tempdir("trial") as tmp:
+    """One child process; its compile caches are fresh unless ``cache_dir`` is given. Under
+    ``fork`` isolation the child is forked from a server of ``servers`` (one started for this
+    trial alone when none is given: correct, but it saves no import)."""
+    with owned_tempdir("trial") as tmp, contextlib.ExitStack() as stack:
         env = child_environment(config)
         env.update(compile_cache_variables(cache_dir or str(Path(tmp, "cache"))))
-        job = {"kind": "trial", "config": config.to_dict(), "trial_id": trial_id}
-        outcome, record = run_job(job, timeout_s=config.timeout_s, env=env, workdir=Path(tmp), python=python)
+        if config.isolation == "fork":
+            servers = servers or stack.enter_context(ForkServers(python))
+            outcome, record = servers.run(config, trial_id, env=env, workdir=Path(tmp))
+        else:
+            job = {"kind": "trial", "config": config.to_dict(), "trial_id": trial_id}
+            outcome, record = run_job(job, timeout_s=config.timeout_s, env=env, workdir=Path(tmp), python=python)
         if record is None:
             record = failure_record(config, trial_id, outcome)
     record["wall_s"] = outcome.wall_s
@@ -89,6 +98,7 @@ def run_trial(
     python: str = sys.executable,
     gemm_size: int = DEFAULT_GEMM_SIZE,
     cache_dir: str | None = None,
+    servers: ForkServers | None = None,
 ) -> dict[str, Any]:
     """Measure one trial in fresh processes; always returns a record, never raises for a child.
 
@@ -96,7 +106,8 @@ def run_trial(
     compile caches between the trials of a batch (a steady-state figure need not pay a cold
     compile per repeat); by default, and always for ``compile`` and ``retrace`` trials (whose
     point is the first-call cost), caches start empty.
-    The record's env says which (variables.FWSTUDY_COMPILE_CACHE)."""
+    The record's env says which (variables.FWSTUDY_COMPILE_CACHE). ``servers``: the fork
+    servers of a batch, for trials whose ``isolation`` is ``fork`` (``harness/forkserver.py``)."""
     trial_id = config.identity(code_version())
     if config.workers > 1:
         from fwstudy.harness.distributed import run_distributed_trial
@@ -107,6 +118,6 @@ def run_trial(
     else:
         # A retrace trial compares first-call costs between variants: never a warm cache.
         shared = cache_dir if config.task in ("train", "inference") else None
-        record = run_single(config, trial_id, python, cache_dir=shared)
+        record = run_single(config, trial_id, python, cache_dir=shared, servers=servers)
     add_mfu(record, gemm_size, python)
     return record

@@ -164,7 +164,22 @@ def memory_metrics(sampler: collectors.RssSampler, anon_after_import: float | No
     return metrics, "RssAnon (/proc/self/status) sampled at 20 Hz and at phase edges; " + scope
 
 
-def run(config: TrialConfig, trial_id: str) -> dict:
+def import_framework(framework: str) -> tuple[Any, dict[str, Any]]:
+    """The framework's trial module, and what its import cost this process: time, the RSS
+    high-water mark so far, and the watched packages loaded before it. A fork server
+    (``harness/forkserver.py``) measures this once and hands it to every trial it forks."""
+    before = modules_before_framework_import()
+    start = time.perf_counter()
+    backend = frameworks.load(framework, "trial")
+    return backend, {"import_s": time.perf_counter() - start, "import_peak_rss_mb": lifetime_peak_rss_mb(),
+                     "modules_before_framework_import": before}
+
+
+def run(config: TrialConfig, trial_id: str, preloaded: dict[str, Any] | None = None) -> dict:
+    """Measure ``config`` in this process. ``preloaded``: this process was forked from a server
+    that imported the framework (``import_framework``'s numbers plus ``isolation``, what the
+    server says of itself); the import numbers are the server's, stated as such in
+    ``env["isolation"]``; the post-import baselines are measured here, in the trial's process."""
     # before the framework import (rule 1)
     os.environ.update(thread_variables(config.threads, config.interop_threads))
     from fwstudy.workloads import get_workload
@@ -173,7 +188,9 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     env = base_environment()
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
     metrics: dict[str, Any] = {}
-    env["modules_before_framework_import"] = modules_before_framework_import()
+    env["modules_before_framework_import"] = (
+        preloaded["modules_before_framework_import"] if preloaded else modules_before_framework_import())
+    env["isolation"] = preloaded["isolation"] if preloaded else {"level": "process"}
     env["precision"] = config.precision
     if config.device == "gpu":
         from fwstudy.harness.gpu import gpu_environment
@@ -182,12 +199,12 @@ def run(config: TrialConfig, trial_id: str) -> dict:
     cache_folder = os.environ.get("FWSTUDY_COMPILE_CACHE")
     files_before = count_files(cache_folder)
     try:
-        start = time.perf_counter()
-        backend = frameworks.load(config.framework, "trial")
-        metrics["import_s"] = time.perf_counter() - start
+        backend, imported = (frameworks.load(config.framework, "trial"), preloaded) if preloaded \
+            else import_framework(config.framework)
+        metrics["import_s"] = imported["import_s"]
         metrics["rss_after_import_mb"] = collectors.rss_mb()
         anon_after_import = collectors.anon_mb()
-        metrics["import_peak_rss_mb"] = lifetime_peak_rss_mb()
+        metrics["import_peak_rss_mb"] = imported["import_peak_rss_mb"]
         reset = collectors.reset_high_water()
         with collectors.RssSampler() as sampler:
             result = getattr(backend, TASK_FUNCTIONS[config.task])(config, spec)

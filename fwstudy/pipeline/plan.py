@@ -54,10 +54,12 @@ def trial_configs(notebook: str, profile: Profile) -> list[Any]:
     module_name, _ = TRIAL_NOTEBOOKS[notebook]
     module = importlib.import_module(f"fwstudy.figures.{module_name}")
     if notebook == "03_scalability":
-        return module.unique_configs([*module.sweep_points(profile), *module.data_parallel_points(profile)])
-    if notebook == "04_graph_modes":
-        return [*module.eager_configs(profile), *module.compile_configs(profile), *module.retrace_configs(profile)]
-    return module.configs(profile)
+        configs = module.unique_configs([*module.sweep_points(profile), *module.data_parallel_points(profile)])
+    elif notebook == "04_graph_modes":
+        configs = [*module.eager_configs(profile), *module.compile_configs(profile), *module.retrace_configs(profile)]
+    else:
+        configs = module.configs(profile)
+    return [profile.isolate(config) for config in configs]  # as ``harness.batch.measure`` does
 
 
 def _trials(profile: Profile, store: Any) -> Iterator[Item]:

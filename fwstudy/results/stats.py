@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 FRAMEWORKS = ("tensorflow", "torch")
-CONFIG_COLUMNS = ("workload", "mode", "device", "precision", "batch_size", "threads")
+CONFIG_COLUMNS = ("workload", "mode", "device", "precision", "isolation", "batch_size", "threads")
 # Rule 8: records from different environments (versions, CPU, host: the record's fingerprint)
 # are never pooled. When the table says which environment measured a trial, that is one more
 # grouping key, so each environment gets its own rows and a reader sees the split.
@@ -297,11 +297,13 @@ def verdicts(
     requested: float,
     floor: np.ndarray | float,
     higher_is_better: bool = False,
+    arms: tuple[str, str] = FRAMEWORKS,
 ) -> np.ndarray:
     """Vectorized ``faster``: a framework is named only when the interval of log(TF/PT)
     reaches the requested confidence, excludes 0 and |log ratio| exceeds the noise floor (log
     units). "insufficient data": no interval, or one short of the requested confidence (it
-    cannot back a claim at that level); otherwise "no clear difference"."""
+    cannot back a claim at that level); otherwise "no clear difference". ``arms``: what the
+    ratio's numerator and denominator are called (the frameworks, unless told otherwise)."""
     log_ratio, log_low, log_high, reached, floor = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (log_ratio, log_low, log_high, reached, floor)))
     no_interval = np.isnan(log_low) | np.isnan(log_high) | (reached + _TOLERANCE < requested)
@@ -309,15 +311,17 @@ def verdicts(
         beyond = np.abs(log_ratio) > floor  # NaN floor: cannot tell, no claim
         tf_larger = (log_low > 0) & beyond
         tf_smaller = (log_high < 0) & beyond
-    larger, smaller = ("tensorflow", "torch") if higher_is_better else ("torch", "tensorflow")
+    a, b = arms
+    larger, smaller = (a, b) if higher_is_better else (b, a)
     return np.select([no_interval, tf_larger, tf_smaller],
                      ["insufficient data", larger, smaller], "no clear difference")
 
 
 def _by_environment(table: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """``by`` plus the environment column when the table has one (see ENVIRONMENT_COLUMN);
-    ``precision`` only when the table has it (tables from before the precision axis were fp32)."""
-    by = [c for c in by if c != "precision" or c in table]
+    ``precision`` and ``isolation`` only when the table has them (tables from before those
+    columns were fp32, one process per trial)."""
+    by = [c for c in by if c not in ("precision", "isolation") or c in table]
     if ENVIRONMENT_COLUMN in table and ENVIRONMENT_COLUMN not in by and table[ENVIRONMENT_COLUMN].notna().any():
         by.append(ENVIRONMENT_COLUMN)
     return by
@@ -373,42 +377,42 @@ def _trials_by_block(framework, repeat, replica, log_value) -> dict[tuple, list]
     return blocks
 
 
-def _paired_log_ratios(blocks: dict[tuple, list]) -> tuple[np.ndarray, int]:
-    """(d_b = log(tf_b / pt_b) over the complete blocks in block order, incomplete blocks).
-    A side is the mean log (geometric mean) of its framework's positive values in the block."""
+def _paired_log_ratios(blocks: dict[tuple, list], arms: tuple[str, str] = FRAMEWORKS) -> tuple[np.ndarray, int]:
+    """(d_b = log(a_b / b_b) over the complete blocks in block order, incomplete blocks), the
+    arms a and b being TensorFlow and PyTorch unless told otherwise. A side is the mean log
+    (geometric mean) of its arm's positive values in the block."""
     sides: dict[object, dict[str, float]] = defaultdict(dict)
-    for (framework, block), trials in blocks.items():
+    for (arm, block), trials in blocks.items():
         logs = np.array([v for _, v in trials], dtype=float)
         logs = logs[np.isfinite(logs)]
-        if framework in FRAMEWORKS and logs.size:
-            sides[block][framework] = float(logs.mean())
+        if arm in arms and logs.size:
+            sides[block][arm] = float(logs.mean())
     all_blocks = {block for _, block in blocks}
-    d = [sides[b]["tensorflow"] - sides[b]["torch"] for b in sorted(sides)
-         if len(sides[b]) == len(FRAMEWORKS)]
+    d = [sides[b][arms[0]] - sides[b][arms[1]] for b in sorted(sides) if len(sides[b]) == len(arms)]
     return np.asarray(d, dtype=float), len(all_blocks) - len(d)
 
 
-def _floor(blocks: dict[tuple, list]) -> tuple[float, str]:
+def _floor(blocks: dict[tuple, list], arms: tuple[str, str] = FRAMEWORKS) -> tuple[float, str]:
     """(floor in log units, source) of one configuration: the A-vs-A floor when any A-vs-A
-    pair (two replicas of one framework in one block) exists, else the "repeats" floor
-    (median over pairs of one framework's trials of |log(a/b)|, the larger framework's: the
+    pair (two replicas of one arm in one block) exists, else the "repeats" floor
+    (median over pairs of one arm's trials of |log(a/b)|, the larger arm's: the
     log form of ``noise_floor``)."""
-    pairs: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-    every: dict[str, list[float]] = {f: [] for f in FRAMEWORKS}
-    for (framework, _), trials in blocks.items():
-        if framework not in FRAMEWORKS:
+    pairs: dict[str, list[float]] = {f: [] for f in arms}
+    every: dict[str, list[float]] = {f: [] for f in arms}
+    for (arm, _), trials in blocks.items():
+        if arm not in arms:
             continue
-        every[framework] += [v for _, v in trials if np.isfinite(v)]
+        every[arm] += [v for _, v in trials if np.isfinite(v)]
         for (ra, a), (rb, b) in itertools.combinations(trials, 2):
             if ra != rb and np.isfinite(a - b):
-                pairs[framework].append(abs(a - b))
-    counts = [len(pairs[f]) for f in FRAMEWORKS]
+                pairs[arm].append(abs(a - b))
+    counts = [len(pairs[f]) for f in arms]
     if min(counts) >= MIN_PAIRS_PER_FRAMEWORK:
-        return float(max(noise_floor_aa(pairs[f]) for f in FRAMEWORKS)), "a-vs-a"
+        return float(max(noise_floor_aa(pairs[f]) for f in arms)), "a-vs-a"
     if sum(counts):
-        return float(noise_floor_aa([d for f in FRAMEWORKS for d in pairs[f]])), "a-vs-a"
+        return float(noise_floor_aa([d for f in arms for d in pairs[f]])), "a-vs-a"
     floors = []
-    for framework in FRAMEWORKS:
+    for framework in arms:
         x = np.asarray(every[framework], dtype=float)
         if x.size >= 2:
             upper = np.triu_indices(x.size, 1)
@@ -465,42 +469,60 @@ def compare_frameworks(
     ``higher_is_better`` defaults from the metric (throughput and GFLOP/s: higher wins; times
     and memory: lower wins). ``seed`` is ignored (nothing is random).
     """
+    return compare_arms(table, "framework", FRAMEWORKS, metric=metric, by=by, confidence=confidence,
+                        higher_is_better=higher_is_better)
+
+
+def compare_arms(
+    table: pd.DataFrame,
+    arm: str,
+    arms: tuple[str, str],
+    metric: str = "step_time_ms_median",
+    by: Sequence[str] = CONFIG_COLUMNS,
+    confidence: float = 0.95,
+    higher_is_better: bool | None = None,
+) -> pd.DataFrame:
+    """``compare_frameworks`` for any two arms: the values ``arms`` (a, b) of column ``arm``,
+    ratio a/b over paired blocks, the A-vs-A floor from replicas of one arm in one block.
+    The count and median columns are named after the arms (``n_<a>``, ``median_<a>``, ...),
+    and ``faster`` names an arm. E.g. the isolation check (``harness/isolation.py``):
+    ``compare_arms(table, "isolation", ("fork", "process"))``."""
     if higher_is_better is None:
         higher_is_better = metric in HIGHER_IS_BETTER
-    by = _by_environment(table, by)
+    by = [c for c in _by_environment(table, by) if c != arm]
     values = _trial_values(table, metric)
     values = values.assign(
         repeat=values["repeat"] if "repeat" in values else 0,
         replica=values["replica"].fillna(0) if "replica" in values else 0,
         log_value=_log(values["value"].astype(float)),
     )
+    a_name, b_name = arms
     rows = []
     for key, group in values.groupby(by, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        tf, pt = (group.loc[group["framework"] == f, "value"].to_numpy(float) for f in FRAMEWORKS)
-        blocks = _trials_by_block(*(group[c].to_numpy() for c in
-                                    ("framework", "repeat", "replica", "log_value")))
-        d, dropped = _paired_log_ratios(blocks)
+        a, b = (group.loc[group[arm] == f, "value"].to_numpy(float) for f in arms)
+        blocks = _trials_by_block(*(group[c].to_numpy() for c in (arm, "repeat", "replica", "log_value")))
+        d, dropped = _paired_log_ratios(blocks, arms)
         median_d, low, high, reached = order_statistic_interval(d, confidence)
         if d.size == 0:
             with np.errstate(divide="ignore", invalid="ignore"):
-                median_d = np.log(np.median(tf) / np.median(pt)) if tf.size and pt.size else NAN
-        floor, source = _floor(blocks)
-        faster = verdicts(median_d, low, high, reached, confidence, floor, higher_is_better)
+                median_d = np.log(np.median(a) / np.median(b)) if a.size and b.size else NAN
+        floor, source = _floor(blocks, arms)
+        faster = verdicts(median_d, low, high, reached, confidence, floor, higher_is_better, arms)
         rows.append({
             **dict(zip(by, key, strict=True)),
-            "n_tensorflow": tf.size, "n_torch": pt.size,
-            "median_tensorflow": float(np.median(tf)) if tf.size else NAN,
-            "median_torch": float(np.median(pt)) if pt.size else NAN,
+            f"n_{a_name}": a.size, f"n_{b_name}": b.size,
+            f"median_{a_name}": float(np.median(a)) if a.size else NAN,
+            f"median_{b_name}": float(np.median(b)) if b.size else NAN,
             "ratio": float(np.exp(median_d)), "ratio_ci_low": float(np.exp(low)),
             "ratio_ci_high": float(np.exp(high)), "confidence": reached,
             "blocks": int(d.size), "blocks_dropped": dropped,
-            "p_value": mann_whitney_p(tf, pt), "noise_floor": floor,
+            "p_value": mann_whitney_p(a, b), "noise_floor": floor,
             "noise_floor_source": source,
             "within_noise": bool(abs(median_d) <= floor),
             "faster": str(faster),
         })
-    columns = [*by, "n_tensorflow", "n_torch", "median_tensorflow", "median_torch", "ratio",
+    columns = [*by, f"n_{a_name}", f"n_{b_name}", f"median_{a_name}", f"median_{b_name}", "ratio",
                "ratio_ci_low", "ratio_ci_high", "confidence", "blocks", "blocks_dropped",
                "p_value", "noise_floor", "noise_floor_source", "within_noise", "faster"]
     return pd.DataFrame(rows, columns=columns)

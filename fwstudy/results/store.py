@@ -134,6 +134,7 @@ TRIAL_COLUMNS = (
     "mode",
     "device",
     "precision",
+    "isolation",
     "batch_size",
     "threads",
     "repeat",
@@ -150,6 +151,7 @@ def tidy_rows(record: dict[str, Any]) -> pd.DataFrame:
     base["task"] = record["config"].get("task", "train")
     base["replica"] = record.get("replica") or 0  # records from before replicas existed
     base["precision"] = record["config"].get("precision", "fp32")  # records from before the axis
+    base["isolation"] = record["config"].get("isolation", "process")  # before fork servers: process
     env = record.get("env", {})
     base["shared_host"] = bool(env.get("shared_host"))
     base.update(
@@ -195,6 +197,7 @@ SCHEMA = pa.schema([
     ("mode", _STR),
     ("device", _STR),
     ("precision", _STR),
+    ("isolation", _STR),
     ("batch_size", _INT),
     ("threads", _INT),
     ("repeat", _INT),
@@ -559,6 +562,7 @@ def _shared_host_from_env(table: pa.Table) -> list[bool]:
 # Columns added after files were written, and how an older file's rows get their value.
 LATER_COLUMNS = {
     "precision": lambda table: ["fp32"] * table.num_rows,  # before the precision axis: fp32
+    "isolation": lambda table: ["process"] * table.num_rows,  # before fork servers: a process each
     "shared_host": _shared_host_from_env,
 }
 

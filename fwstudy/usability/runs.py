@@ -265,8 +265,8 @@ def import_sequence(framework: str, levels: list[str]) -> list[str]:
 
 def footprint_jobs(profile: Profile) -> list[dict[str, Any]]:
     """F12: import runs (warm, then cold when ``footprint_cold_import``), then cold starts to the
-    first training step at each API level of ``footprint_levels`` and to the first prediction,
-    ``footprint_repeats`` times; frameworks in a shuffled order per repeat (rule 7)."""
+    first training step at each API level of ``footprint_levels`` and (``footprint_predict``) to
+    the first prediction, ``footprint_repeats`` times; frameworks in a shuffled order per repeat (rule 7)."""
     order = random.Random(0)
     jobs = []
     conditions = ["warm", "cold"] if profile.footprint_cold_import else ["warm"]
@@ -281,7 +281,7 @@ def footprint_jobs(profile: Profile) -> list[dict[str, Any]]:
             for level in levels:
                 jobs.append({"task": "cold_start", "framework": framework, "level": level, "target": "train",
                              "workload": profile.footprint_workload, "repeat": repeat})
-            if levels:
+            if levels and profile.footprint_predict:
                 jobs.append({"task": "cold_start", "framework": framework, "level": levels[0], "target": "predict",
                              "workload": profile.footprint_workload, "repeat": repeat})
     return jobs
