@@ -188,7 +188,11 @@ class ForkServer:
         self.spawned = lifeline.spawn(child_argv(job_path, python), env=env, workdir=workdir,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         self._buffer = b""
-        hello = self._reply(START_TIMEOUT_S)
+        try:
+            hello = self._reply(START_TIMEOUT_S)
+        except ServerGone:
+            self.close()  # a server that never said hello is not left running
+            raise
         if not hello.get("ready"):
             self.close()
             raise ServerGone(f"the {framework} fork server could not import it: {hello.get('error')}")
