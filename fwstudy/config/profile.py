@@ -27,6 +27,7 @@ from fwstudy.config.trial import (
     check_finite,
     check_positive_int,
     check_precision,
+    default_threads,
 )
 from fwstudy.errors import BadInput, choices
 
@@ -363,6 +364,12 @@ class Profile:
         if "profile" not in data:
             raise BadInput(f"{source} must name its profile (key 'profile')")
         return cls(**data)
+
+
+def threads_of(profile: Profile) -> int:
+    """The profile's thread count, else all cores: the same for both frameworks (rule 1), for
+    every kind of trial and run."""
+    return profile.threads or default_threads()
 
 
 def load_profile_file(path: str | Path) -> Profile:

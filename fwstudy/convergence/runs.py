@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile
-from fwstudy.config.trial import FRAMEWORKS, default_threads
+from fwstudy.config.profile import Profile, threads_of
+from fwstudy.config.trial import FRAMEWORKS
 from fwstudy.convergence import tables
 from fwstudy.convergence.plan import CONVERGENCE_MODES, RobustnessRun, TrainRun
 from fwstudy.harness.environment import base_environment, code_version
@@ -37,11 +37,6 @@ Run = TrainRun | RobustnessRun
 
 def _print(line: str) -> None:
     print(line, file=sys.stdout, flush=True)
-
-
-def threads_of(profile: Profile) -> int:
-    """The profile's thread count, else all cores: the same for both frameworks (rule 1)."""
-    return profile.threads or default_threads()
 
 
 def train_configs(profile: Profile) -> list[TrainRun]:

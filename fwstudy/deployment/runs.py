@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile
-from fwstudy.config.trial import default_threads
+from fwstudy.config.profile import Profile, threads_of
 from fwstudy.deployment import catalog, interop
 from fwstudy.harness import lifeline
 from fwstudy.harness.environment import (
@@ -64,10 +63,6 @@ def deployment_version() -> str:
 def identity(job: dict[str, Any]) -> str:
     blob = json.dumps({"job": job, "code": deployment_version(), "env": fingerprint_digest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def threads_of(profile: Profile) -> int:
-    return profile.threads or default_threads()
 
 
 def store_of(profile: Profile) -> ResultStore:

@@ -10,13 +10,8 @@ import dataclasses
 import random
 from collections.abc import Iterator
 
-from fwstudy.config.profile import Profile
-from fwstudy.config.trial import TrialConfig, default_threads, modes_for
-
-
-def threads_of(profile: Profile) -> int:
-    """The profile's thread count, else all cores: the same for both frameworks (rule 1)."""
-    return profile.threads or default_threads()
+from fwstudy.config.profile import Profile, threads_of
+from fwstudy.config.trial import TrialConfig, modes_for
 
 
 def narrowed(profile: Profile, **changes) -> Profile:

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile
-from fwstudy.config.trial import ISOLATIONS, TrialConfig, default_threads, modes_for
+from fwstudy.config.profile import Profile, threads_of
+from fwstudy.config.trial import ISOLATIONS, TrialConfig, modes_for
 from fwstudy.errors import BadInput, choices
 
 # What the check compares: the step time F1 reports, and the memory F2 reports.
@@ -50,7 +50,7 @@ def configs(profile: Profile, workloads: Sequence[str] | None = None, blocks: in
     if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2):
         raise BadInput(f"blocks must be an integer >= 2 (a paired interval needs two blocks), got {blocks!r}")
     blocks = blocks or max(2, profile.repeats)
-    threads = profile.threads or default_threads()
+    threads = threads_of(profile)
     out = []
     for block in range(blocks):
         cells = [(w, m, f, r) for w in workloads for m in profile.modes for f in profile.frameworks

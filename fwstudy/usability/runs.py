@@ -28,8 +28,7 @@ from typing import Any
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile
-from fwstudy.config.trial import default_threads
+from fwstudy.config.profile import Profile, threads_of
 from fwstudy.harness.environment import (
     base_environment,
     code_version,
@@ -70,10 +69,6 @@ def usability_version() -> str:
 def identity(job: dict[str, Any]) -> str:
     blob = json.dumps({"job": job, "code": usability_version(), "env": fingerprint_digest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def threads_of(profile: Profile) -> int:
-    return profile.threads or default_threads()
 
 
 def failed(outcome) -> dict[str, Any]:
