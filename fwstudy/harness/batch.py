@@ -245,8 +245,7 @@ def parity_verdicts(profile: Profile, configs: Sequence[TrialConfig]) -> dict[st
     workloads = list(dict.fromkeys(c.workload for c in configs))
     if not profile.parity_gate or not workloads:
         return {}
-    parallel = max(1, min(len(workloads), default_threads()))
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(workloads), default_threads())) as pool:
         found = pool.map(lambda w: workload_verdict(w, threads=profile.threads, timeout_s=profile.trial_timeout_s),
                          workloads)
         return dict(zip(workloads, found, strict=True))

@@ -154,7 +154,9 @@ def run_job(job: dict[str, Any]) -> int:
     from fwstudy.harness import trial_child
 
     try:
+        before = trial_child.modules_before_framework_import()
         _, imported = trial_child.import_framework(job["framework"])
+        imported["modules_before_framework_import"] = before
     except Exception as exc:  # the trials will fail with this reason
         reply({"ready": False, "error": error_text(exc)})
         return 1
@@ -180,7 +182,6 @@ class ForkServer:
 
     def __init__(self, framework: str, env: Mapping[str, str], workdir: Path, python: str = sys.executable):
         self.framework = framework
-        self.workdir = workdir
         self.log_path = workdir / "server.log"
         job_path = workdir / "forkserver-job.json"
         job_path.write_text(json.dumps({"kind": "forkserver", "framework": framework}))
@@ -196,8 +197,6 @@ class ForkServer:
         if not hello.get("ready"):
             self.close()
             raise ServerGone(f"the {framework} fork server could not import it: {hello.get('error')}")
-        self.import_s = hello["import_s"]
-        self.served = 0
 
     def _reply(self, timeout_s: float) -> dict[str, Any]:
         """The server's next reply line, waiting at most ``timeout_s``."""
@@ -235,7 +234,6 @@ class ForkServer:
         except OSError as exc:
             raise ServerGone(f"the {self.framework} fork server is gone ({exc})") from None
         reply = self._reply(config.timeout_s + REPLY_GRACE_S)
-        self.served += 1
         try:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
         except OSError:

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile, threads_of
-from fwstudy.config.trial import ISOLATIONS, TrialConfig, modes_for
+from fwstudy.config.profile import Profile
+from fwstudy.config.trial import ISOLATIONS, TrialConfig
 from fwstudy.errors import BadInput, choices
 
 # What the check compares: the step time F1 reports, and the memory F2 reports.
@@ -50,25 +50,15 @@ def configs(profile: Profile, workloads: Sequence[str] | None = None, blocks: in
     if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2):
         raise BadInput(f"blocks must be an integer >= 2 (a paired interval needs two blocks), got {blocks!r}")
     blocks = blocks or max(2, profile.repeats)
-    threads = threads_of(profile)
+    from fwstudy.figures.trials import narrowed, training_configs  # F1's own grid, sizes and order
+
+    grid = narrowed(profile, workloads=workloads, repeats=blocks, aa_blocks=1, precisions=["fp32"])
+    order = random.Random(f"isolation/{profile.profile}")
     out = []
-    for block in range(blocks):
-        cells = [(w, m, f, r) for w in workloads for m in profile.modes for f in profile.frameworks
-                 if m in modes_for(f, w) for r in range(2 if block == 0 else 1)]
-        order = random.Random(f"isolation/{profile.profile}/{block}")
-        order.shuffle(cells)
-        for workload, mode, framework, replica in cells:
-            levels = list(ISOLATIONS)
-            order.shuffle(levels)  # which level of the pair runs first: a coin per pair
-            size = dict(profile.workload_sizes.get(workload, {}))
-            batch = size.pop("batch_size", None)
-            for isolation in levels:
-                out.append(TrialConfig(
-                    workload=workload, framework=framework, mode=mode, steps=profile.steps,
-                    warmup=profile.warmup, threads=threads, device=profile.device, repeat=block,
-                    replica=replica, timeout_s=profile.trial_timeout_s, batch_size=batch,
-                    workload_params=size, isolation=isolation,
-                ))
+    for config in training_configs(grid):
+        levels = list(ISOLATIONS)
+        order.shuffle(levels)  # which level of the pair runs first: a coin per pair
+        out += [dataclasses.replace(config, isolation=level) for level in levels]
     return out
 
 

@@ -165,20 +165,19 @@ def memory_metrics(sampler: collectors.RssSampler, anon_after_import: float | No
 
 
 def import_framework(framework: str) -> tuple[Any, dict[str, Any]]:
-    """The framework's trial module, and what its import cost this process: time, the RSS
-    high-water mark so far, and the watched packages loaded before it. A fork server
-    (``harness/forkserver.py``) measures this once and hands it to every trial it forks."""
-    before = modules_before_framework_import()
+    """The framework's trial module, and what its import cost this process: time and the RSS
+    high-water mark so far. A fork server (``harness/forkserver.py``) measures this once and
+    hands it to every trial it forks."""
     start = time.perf_counter()
     backend = frameworks.load(framework, "trial")
-    return backend, {"import_s": time.perf_counter() - start, "import_peak_rss_mb": lifetime_peak_rss_mb(),
-                     "modules_before_framework_import": before}
+    return backend, {"import_s": time.perf_counter() - start, "import_peak_rss_mb": lifetime_peak_rss_mb()}
 
 
 def run(config: TrialConfig, trial_id: str, preloaded: dict[str, Any] | None = None) -> dict:
     """Measure ``config`` in this process. ``preloaded``: this process was forked from a server
     that imported the framework (``import_framework``'s numbers plus ``isolation``, what the
-    server says of itself); the import numbers are the server's, stated as such in
+    server says of itself, and the watched packages it had loaded before the import); the
+    import numbers are the server's, stated as such in
     ``env["isolation"]``; the post-import baselines are measured here, in the trial's process."""
     # before the framework import (rule 1)
     os.environ.update(thread_variables(config.threads, config.interop_threads))
