@@ -6,7 +6,7 @@ import time
 import psutil
 
 from fwstudy.config.trial import TrialConfig
-from fwstudy.harness.process import run_child
+from fwstudy.harness.process import ChildOutcome, run_child
 from fwstudy.harness.runner import run_trial
 
 PY = sys.executable
@@ -26,6 +26,17 @@ def test_crash_reports_status_and_output():
     assert outcome.returncode == 3 and not outcome.timed_out
     assert outcome.describe() == "exited with status 3"
     assert "boom here" in outcome.output_tail
+
+
+def test_stored_error_names_phase_limit_and_last_output():
+    """One wording for every run kind's failed row: phase, why, the limit run past, the tail."""
+    crashed = ChildOutcome(returncode=3, timed_out=False, output_tail="Traceback\nValueError: x\n", wall_s=1.0)
+    assert crashed.status == "failed"
+    assert crashed.error(phase="export", timeout_s=60) == "export: exited with status 3; last output:\nTraceback\nValueError: x"
+    hung = ChildOutcome(returncode=None, timed_out=True, output_tail="  ", wall_s=60.0)
+    assert hung.status == "timeout"
+    assert hung.error(timeout_s=60) == "timed out after 60 s"  # a blank tail adds nothing
+    assert hung.error() == "timed out"
 
 
 def test_signal_is_named():

@@ -74,6 +74,19 @@ def test_code_version_hashes_only_the_measuring_code(tmp_path):
         base = changed
 
 
+def test_a_run_package_version_hashes_its_listed_files_only(tmp_path):
+    """Deployment and usability runs re-measure when their own children change, not when a
+    table or figure of theirs does; the order a package lists its files in does not matter."""
+    for name in ("child.py", "runs.py", "tables.py"):
+        (tmp_path / name).write_text(f"# {name}\n")
+    base = environment.subpackage_version(tmp_path, ("runs.py", "child.py"))
+    assert environment.subpackage_version(tmp_path, ("child.py", "runs.py")) == base
+    touch(tmp_path / "tables.py")
+    assert environment.subpackage_version(tmp_path, ("runs.py", "child.py")) == base
+    touch(tmp_path / "child.py")
+    assert environment.subpackage_version(tmp_path, ("runs.py", "child.py")) != base
+
+
 def test_a_trial_id_includes_the_environment_fingerprint():
     config = TrialConfig(workload="mlp", framework="torch", mode="eager", threads=2)
     here = environment.fingerprint_digest()

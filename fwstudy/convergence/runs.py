@@ -120,10 +120,7 @@ def run_child(run: Run, run_id: str, root: Path, extra: dict[str, Any] | None = 
     with tempfile.TemporaryDirectory(prefix=f"fwstudy-{kind}-") as tmp:
         outcome, summary = run_job(job, timeout_s=run.timeout_s, env=env, workdir=Path(tmp))
     if summary is None:
-        reason = outcome.describe() + (f" after {run.timeout_s:g} s" if outcome.timed_out else "")
-        error = f"{reason}; last output:\n{outcome.output_tail}" if outcome.output_tail else reason
-        status = "timeout" if outcome.timed_out else "failed"
-        return make_record(run, run_id, kind, status, error, {}, {})
+        return make_record(run, run_id, kind, outcome.status, outcome.error(timeout_s=run.timeout_s), {}, {})
     record = make_record(run, run_id, kind, summary["status"], summary["error"], summary["metrics"], summary["info"])
     record["env"]["frameworks_loaded"] = summary.get("frameworks_loaded")
     record["wall_s"] = outcome.wall_s

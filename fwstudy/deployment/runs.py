@@ -37,8 +37,14 @@ from fwstudy.harness.environment import (
     code_version,
     fingerprint,
     fingerprint_digest,
+    subpackage_version,
 )
-from fwstudy.harness.process import base_child_environment, compile_cache_variables, run_job
+from fwstudy.harness.process import (
+    ChildOutcome,
+    base_child_environment,
+    compile_cache_variables,
+    run_job,
+)
 from fwstudy.results.store import ResultStore
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -51,13 +57,7 @@ def _print(line: str) -> None:
 
 
 def deployment_version() -> str:
-    digest = hashlib.sha256(code_version().encode())
-    for name in MEASURING:
-        path = PACKAGE_DIR / name
-        if path.exists():
-            digest.update(name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return subpackage_version(PACKAGE_DIR, MEASURING)
 
 
 def identity(job: dict[str, Any]) -> str:
@@ -69,12 +69,9 @@ def store_of(profile: Profile) -> ResultStore:
     return ResultStore(paths.results_dir(profile.profile, profile.results_dir))
 
 
-def failed(outcome, phase: str) -> dict[str, Any]:
+def failed(outcome: ChildOutcome, phase: str) -> dict[str, Any]:
     """The result of a child that left none: how it ended and its last output (rule 9)."""
-    reason = f"{phase}: {outcome.describe()}"
-    tail = outcome.output_tail.strip()
-    return {"status": "timeout" if outcome.timed_out else "failed",
-            "error": f"{reason}; last output:\n{tail}" if tail else reason}
+    return {"status": outcome.status, "error": outcome.error(phase=phase)}
 
 
 def child(job: dict[str, Any], profile: Profile, kind: str = "export", python: str = sys.executable,

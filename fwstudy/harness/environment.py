@@ -114,6 +114,19 @@ def hash_code(package_dir: Path = PACKAGE_DIR) -> str:
     return digest.hexdigest()[:12]
 
 
+def subpackage_version(package_dir: Path, names: tuple[str, ...]) -> str:
+    """``code_version`` plus the files of a run package (deployment, usability) that decide
+    what its runs measure: a changed export path or child re-measures that package's runs
+    only, a changed table or figure nothing."""
+    digest = hashlib.sha256(code_version().encode())
+    for name in sorted(names):
+        path = package_dir / name
+        if path.exists():
+            digest.update(name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 @functools.cache
 def code_version() -> str:
     """Hash of the measuring code (``MEASURING_CODE``): a changed collector, loop or model

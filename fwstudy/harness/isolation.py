@@ -27,9 +27,12 @@ from collections.abc import Sequence
 import pandas as pd
 
 from fwstudy import paths
-from fwstudy.config.profile import Profile
+from fwstudy.config.profile import Profile, load_profile_file, resolve_profile_path
 from fwstudy.config.trial import ISOLATIONS, TrialConfig
 from fwstudy.errors import BadInput, choices
+from fwstudy.figures.trials import narrowed, training_configs  # F1's own grid, sizes and order
+from fwstudy.harness.batch import measure
+from fwstudy.results import stats
 
 # What the check compares: the step time F1 reports, and the memory F2 reports.
 METRICS = ("step_time_ms_median", "peak_anon_above_import_mb")
@@ -50,8 +53,6 @@ def configs(profile: Profile, workloads: Sequence[str] | None = None, blocks: in
     if blocks is not None and (isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 2):
         raise BadInput(f"blocks must be an integer >= 2 (a paired interval needs two blocks), got {blocks!r}")
     blocks = blocks or max(2, profile.repeats)
-    from fwstudy.figures.trials import narrowed, training_configs  # F1's own grid, sizes and order
-
     grid = narrowed(profile, workloads=workloads, repeats=blocks, aa_blocks=1, precisions=["fp32"])
     order = random.Random(f"isolation/{profile.profile}")
     out = []
@@ -66,8 +67,6 @@ def analyse(table: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """One row per configuration and metric: medians under fork and process, the paired
     fork/process ratio with its interval, the A-vs-A floor, and ``agree``: the ratio's
     interval reaches the confidence and no clear difference beyond the floor."""
-    from fwstudy.results import stats
-
     parts = []
     for metric in METRICS:
         compared = stats.compare_arms(table, "isolation", ("fork", "process"), metric=metric,
@@ -101,8 +100,6 @@ def verdict(row: dict, confidence: float) -> str:
 def run(profile: Profile, workloads: Sequence[str] | None = None, blocks: int | None = None) -> pd.DataFrame:
     """Measure the check into its own store and return ``analyse``'s table (also written to
     ``build/<profile>/isolation.csv``)."""
-    from fwstudy.harness.batch import measure
-
     own = dataclasses.replace(profile, results_dir=str(paths.results_dir(store_name(profile))))
     table = measure(own, configs(profile, workloads, blocks), isolate=False)
     result = analyse(table, profile.confidence)
@@ -114,8 +111,6 @@ def run(profile: Profile, workloads: Sequence[str] | None = None, blocks: int | 
 
 def report(profile: str, workloads: Sequence[str] | None, blocks: int | None) -> int:
     """``fwstudy isolation``: run the check, print its table; exit 0 (the table is the result)."""
-    from fwstudy.config.profile import load_profile_file, resolve_profile_path
-
     chosen = load_profile_file(resolve_profile_path(profile))
     result = run(chosen, workloads, blocks)
     columns = ["metric", "workload", "framework", "mode", "n_fork", "n_process", "median_fork", "median_process",

@@ -52,6 +52,23 @@ class ChildOutcome:
             return f"killed by {name}"
         return f"exited with status {self.returncode}"
 
+    @property
+    def status(self) -> str:
+        """How a child that left no result ended, in the results store's words (rule 9)."""
+        return "timeout" if self.timed_out else "failed"
+
+    def error(self, phase: str | None = None, timeout_s: float | None = None) -> str:
+        """The stored reason of a child that left no result: why it ended (the limit it ran
+        past, the phase it was in) and its last output, so a failed row explains itself. One
+        wording for trials, deployment, usability and convergence runs."""
+        reason = self.describe()
+        if self.timed_out and timeout_s is not None:
+            reason += f" after {timeout_s:g} s"
+        if phase:
+            reason = f"{phase}: {reason}"
+        tail = self.output_tail.strip()
+        return f"{reason}; last output:\n{tail}" if tail else reason
+
 
 def run_child(
     argv: Sequence[str],

@@ -23,14 +23,10 @@ from fwstudy.harness.record import make_record
 
 
 def failure_record(config: TrialConfig, trial_id: str, outcome: ChildOutcome) -> dict[str, Any]:
-    status = "timeout" if outcome.timed_out else "failed"
-    reason = outcome.describe()
-    if outcome.timed_out:
-        reason += f" after {config.timeout_s:g} s"
-    error = f"{reason}; last output:\n{outcome.output_tail}" if outcome.output_tail else reason
     env = base_environment()
     env.update(device=config.device, threads=config.threads, interop_threads=config.interop_threads)
-    return make_record(config, trial_id=trial_id, status=status, error=error, metrics={}, env=env)
+    return make_record(config, trial_id=trial_id, status=outcome.status,
+                       error=outcome.error(timeout_s=config.timeout_s), metrics={}, env=env)
 
 
 def add_mfu(record: dict[str, Any], gemm_size: int, python: str) -> None:

@@ -184,8 +184,7 @@ def _run_side(
         job, timeout_s=request.timeout_s, env=child_environment(config), workdir=side_dir, python=python
     )
     if summary is None:
-        reason = outcome.describe() + (f" after {request.timeout_s:g} s" if outcome.timed_out else "")
-        raise ChildFailed(f"{framework} child {reason}; last output:\n{outcome.output_tail}")
+        raise ChildFailed(outcome.error(phase=f"{framework} child", timeout_s=request.timeout_s))
     if summary["status"] != "ok":
         raise ChildFailed(f"{framework} child failed: {summary['error']}")
     with np.load(job["arrays"]) as npz:

@@ -34,8 +34,10 @@ from fwstudy.harness.environment import (
     code_version,
     fingerprint,
     fingerprint_digest,
+    subpackage_version,
 )
 from fwstudy.harness.process import (
+    ChildOutcome,
     base_child_environment,
     compile_cache_variables,
     run_child,
@@ -59,11 +61,7 @@ MEASURING = ("catalog.py", "child.py", "custom_gradient.py", "footprint.py", "pl
 
 
 def usability_version() -> str:
-    digest = hashlib.sha256(code_version().encode())
-    for path in sorted(PACKAGE_DIR / name for name in MEASURING):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return subpackage_version(PACKAGE_DIR, MEASURING)
 
 
 def identity(job: dict[str, Any]) -> str:
@@ -71,11 +69,9 @@ def identity(job: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def failed(outcome) -> dict[str, Any]:
-    reason = outcome.describe()
-    tail = outcome.output_tail
-    return {"status": "timeout" if outcome.timed_out else "failed",
-            "error": f"{reason}; last output:\n{tail}" if tail else reason}
+def failed(outcome: ChildOutcome) -> dict[str, Any]:
+    """The result of a child that left none: how it ended and its last output (rule 9)."""
+    return {"status": outcome.status, "error": outcome.error()}
 
 
 def child_run(job: dict[str, Any], profile: Profile, keep: Path) -> dict[str, Any]:
